@@ -1,5 +1,8 @@
 #include "ledger/bytes.h"
 
+// The low-level SHA256_* calls are deprecated in OpenSSL 3 but are ~3.5x
+// faster than EVP one-shots for 65-byte inputs (MEASURED.md).
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
 #include <cstring>

@@ -1,0 +1,200 @@
+#include "ledger/sequencer.h"
+
+#include "ledger/merkle.h"
+
+namespace ledger {
+
+void Histogram::Observe(uint64_t v) {
+  int i = 0;
+  while (i < kBuckets && v > (uint64_t{1} << i)) i++;
+  counts[i]++;
+  sum += v;
+  total++;
+}
+
+Sequencer::Sequencer(Store* store, const NoteSigner* signer, SequencerOptions options, EntryHook* hook)
+    : store_(store), signer_(signer), options_(options), hook_(hook) {
+  if (options_.max_batch_entries == 0) options_.max_batch_entries = 1;
+}
+
+Sequencer::~Sequencer() { Stop(); }
+
+StatusOr<std::string> Sequencer::SignCheckpoint(uint64_t size, const Hash& root) const {
+  Checkpoint cp;
+  cp.origin = signer_->name();
+  cp.size = size;
+  cp.root = root;
+  return signer_->SignNote(cp.Format());
+}
+
+Status Sequencer::Start() {
+  std::string origin = store_->origin();
+  if (!origin.empty() && origin != signer_->name())
+    return Status::FailedPrecondition("the store belongs to log \"" + origin + "\" but the key is for \"" +
+                                      signer_->name() + "\"");
+  LEDGER_ASSIGN_OR_RETURN(auto reader, store_->Read());
+  std::string checkpoint = reader->checkpoint();
+  if (!checkpoint.empty()) {
+    auto cp = OpenCheckpoint(checkpoint, signer_->verifier());
+    if (!cp.ok())
+      return Status::Corruption("start-up check: the stored checkpoint does not verify with the log key: " +
+                                cp.status().message());
+    if (cp->size != reader->size() || cp->root != reader->root())
+      return Status::Corruption("start-up check: the stored checkpoint (size " + std::to_string(cp->size) +
+                                ") does not match the stored tree (size " + std::to_string(reader->size()) + ")");
+  } else {
+    if (reader->size() != 0) return Status::Corruption("start-up check: no checkpoint for a non-empty log");
+    // A new log: record the origin and sign the empty tree.
+    LEDGER_ASSIGN_OR_RETURN(auto batch, store_->BeginWrite());
+    LEDGER_RETURN_IF_ERROR(batch->SetOrigin(signer_->name()));
+    LEDGER_ASSIGN_OR_RETURN(checkpoint, SignCheckpoint(0, EmptyTreeRoot()));
+    LEDGER_RETURN_IF_ERROR(batch->SetCheckpoint(checkpoint));
+    LEDGER_RETURN_IF_ERROR(batch->Commit());
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  if (started_) return Status::FailedPrecondition("sequencer already started");
+  checkpoint_ = checkpoint;
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
+  return Status::OK();
+}
+
+std::string Sequencer::latest_checkpoint() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return checkpoint_;
+}
+
+StatusOr<SequencerResult> Sequencer::Append(std::vector<Bytes> entries) {
+  if (entries.empty()) return Status::InvalidArgument("no entries");
+  auto req = std::make_unique<Request>();
+  req->entries = std::move(entries);
+  auto fut = req->done.get_future();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!started_ || stopping_) return Status::Unavailable("the log is shutting down");
+    if (queued_entries_ + req->entries.size() > options_.max_queued_entries)
+      return Status::Unavailable("the append queue is full; retry later");
+    queued_entries_ += req->entries.size();
+    queue_.push_back(std::move(req));
+  }
+  cv_.notify_all();
+  return fut.get();
+}
+
+void Sequencer::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) {
+      // Already stopping; fall through to join if needed.
+    }
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Sequencer::Run() {
+  for (;;) {
+    std::vector<std::unique_ptr<Request>> batch;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      // Group commit: give concurrent submitters a short window to join,
+      // unless the batch is already full or we are draining.
+      auto deadline = std::chrono::steady_clock::now() + options_.max_wait;
+      cv_.wait_until(l, deadline, [this] { return stopping_ || queued_entries_ >= options_.max_batch_entries; });
+      size_t taken = 0;
+      while (!queue_.empty()) {
+        size_t n = queue_.front()->entries.size();
+        if (!batch.empty() && taken + n > options_.max_batch_entries) break;
+        taken += n;
+        queued_entries_ -= n;
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    ProcessBatch(batch);
+  }
+}
+
+void Sequencer::ProcessBatch(std::vector<std::unique_ptr<Request>>& batch) {
+  auto started = std::chrono::steady_clock::now();
+  auto fail_all = [&](const Status& s) {
+    stats_.failed_batches++;
+    for (auto& r : batch) r->done.set_value(s);
+  };
+  auto wb = store_->BeginWrite();
+  if (!wb.ok()) return fail_all(wb.status());
+  WriteBatch& w = **wb;
+
+  std::vector<SequencerResult> results(batch.size());
+  uint64_t appended = 0, duplicates = 0, refused = 0, entries = 0;
+  for (size_t r = 0; r < batch.size(); r++) {
+    for (const Bytes& entry : batch[r]->entries) {
+      entries++;
+      SequencedEntry out;
+      if (hook_) out.status = hook_->Check(w, entry);
+      if (out.status.ok()) {
+        auto leaf = w.Append(entry);
+        if (!leaf.ok()) {
+          // A malformed entry is refused alone; a storage failure fails all.
+          if (leaf.status().IsInvalidArgument()) {
+            out.status = leaf.status();
+          } else {
+            return fail_all(leaf.status());
+          }
+        } else {
+          out.index = leaf->index;
+          out.leaf_hash = leaf->leaf_hash;
+          out.duplicate = leaf->duplicate;
+          if (leaf->duplicate) {
+            duplicates++;
+          } else {
+            appended++;
+            if (hook_) {
+              Status s = hook_->Applied(w, entry, *leaf);
+              if (!s.ok()) return fail_all(s);
+            }
+          }
+        }
+      }
+      if (!out.status.ok()) refused++;
+      results[r].entries.push_back(std::move(out));
+    }
+  }
+  std::string checkpoint;
+  if (appended > 0) {
+    auto cp = SignCheckpoint(w.size(), w.root());
+    if (!cp.ok()) return fail_all(cp.status());
+    checkpoint = std::move(*cp);
+    Status s = w.SetCheckpoint(checkpoint);
+    if (!s.ok()) return fail_all(s);
+    s = w.Commit();
+    if (!s.ok()) return fail_all(s);
+  } else {
+    // Nothing new: the current checkpoint already covers every duplicate.
+    std::lock_guard<std::mutex> l(mu_);
+    checkpoint = checkpoint_;
+  }
+  uint64_t tree_size = w.size();
+  wb->reset();  // release the writer before waking anyone
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    checkpoint_ = checkpoint;
+  }
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+  stats_.batches++;
+  stats_.appended += appended;
+  stats_.duplicates += duplicates;
+  stats_.refused += refused;
+  stats_.batch_entries.Observe(entries);
+  stats_.commit_micros.Observe(static_cast<uint64_t>(micros.count()));
+  for (size_t r = 0; r < batch.size(); r++) {
+    results[r].tree_size = tree_size;
+    results[r].checkpoint = checkpoint;
+    batch[r]->done.set_value(std::move(results[r]));
+  }
+}
+
+}  // namespace ledger

@@ -1,0 +1,602 @@
+#include "ledger/store.h"
+
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <unordered_map>
+
+#include "ledger/tiles.h"
+
+namespace ledger {
+namespace {
+
+constexpr int kGroupHeight = 4;            // tree levels per stored group
+constexpr uint64_t kChunkWidth = 16;       // hashes per stored chunk (2^kGroupHeight)
+constexpr int kGroups = 64 / kGroupHeight;  // groups 0..15 cover levels 0..63
+constexpr char kFormatVersion[] = "1";
+
+Status LmdbError(const char* what, int rc) {
+  std::string msg = std::string(what) + ": " + mdb_strerror(rc);
+  if (rc == MDB_MAP_FULL) return Status::ResourceExhausted(msg + " (the LMDB map is full; restart with a larger --map-size)");
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID) return Status::Corruption(msg);
+  return Status::IOError(msg);
+}
+
+MDB_val Val(ByteView b) { return MDB_val{b.size(), const_cast<char*>(b.data())}; }
+ByteView View(const MDB_val& v) { return ByteView(static_cast<const char*>(v.mv_data), v.mv_size); }
+
+std::string IndexKey(uint64_t i) {
+  std::string k;
+  AppendU64(&k, i);
+  return k;
+}
+
+std::string ChunkKey(int group, uint64_t chunk) {
+  std::string k(1, static_cast<char>(group));
+  AppendU64(&k, chunk);
+  return k;
+}
+
+ByteView LeafPrefix(const Hash& h) { return ByteView(reinterpret_cast<const char*>(h.data()), 8); }
+
+// Txn owns an MDB_txn and aborts it on destruction unless committed.
+class Txn {
+ public:
+  Txn() = default;
+  explicit Txn(MDB_txn* t) : txn_(t) {}
+  Txn(Txn&& o) noexcept : txn_(o.txn_) { o.txn_ = nullptr; }
+  Txn& operator=(Txn&& o) noexcept {
+    Reset();
+    txn_ = o.txn_;
+    o.txn_ = nullptr;
+    return *this;
+  }
+  ~Txn() { Reset(); }
+  MDB_txn* get() const { return txn_; }
+  int Commit() {
+    int rc = mdb_txn_commit(txn_);  // frees the txn even on failure
+    txn_ = nullptr;
+    return rc;
+  }
+  void Reset() {
+    if (txn_) mdb_txn_abort(txn_);
+    txn_ = nullptr;
+  }
+
+ private:
+  MDB_txn* txn_ = nullptr;
+};
+
+// Cursor owns an MDB_cursor.
+class Cursor {
+ public:
+  ~Cursor() {
+    if (c_) mdb_cursor_close(c_);
+  }
+  int Open(MDB_txn* txn, MDB_dbi dbi) { return mdb_cursor_open(txn, dbi, &c_); }
+  MDB_cursor* get() const { return c_; }
+
+ private:
+  MDB_cursor* c_ = nullptr;
+};
+
+struct EnvCloser {
+  void operator()(MDB_env* e) const { mdb_env_close(e); }
+};
+
+// PerfectRoot reduces 2^k consecutive sibling hashes to their subtree root.
+Hash PerfectRoot(const uint8_t* hashes, uint64_t count) {
+  std::vector<Hash> level(count);
+  for (uint64_t i = 0; i < count; i++) std::memcpy(level[i].data(), hashes + 32 * i, 32);
+  while (level.size() > 1) {
+    for (size_t i = 0; i < level.size() / 2; i++) level[i] = HashChildren(level[2 * i], level[2 * i + 1]);
+    level.resize(level.size() / 2);
+  }
+  return level[0];
+}
+
+// PartialChunk is the last, growing chunk of one group.
+struct PartialChunk {
+  uint64_t chunk = 0;
+  Bytes hashes;  // < 16 * 32 bytes
+};
+
+using Partials = std::array<PartialChunk, kGroups>;
+
+struct Dbis {
+  MDB_dbi entries = 0, hashes = 0, leafidx = 0, meta = 0, state = 0;
+};
+
+// ChunkSource reads a stored chunk. |overlay| lets a write batch serve its
+// uncommitted chunks.
+using ChunkLookup = std::function<StatusOr<ByteView>(int group, uint64_t chunk)>;
+
+Status ReadNodes(const std::vector<NodeId>& ids, std::vector<Hash>* out, const ChunkLookup& lookup) {
+  out->resize(ids.size());
+  for (size_t n = 0; n < ids.size(); n++) {
+    const NodeId& id = ids[n];
+    if (id.level >= 64) return Status::InvalidArgument("node level out of range");
+    int group = id.level / kGroupHeight;
+    int h = id.level % kGroupHeight;
+    if (h > 0 && id.index > (UINT64_MAX >> h)) return Status::InvalidArgument("node index out of range");
+    uint64_t first = id.index << h;
+    uint64_t count = uint64_t{1} << h;
+    uint64_t chunk = first / kChunkWidth;
+    uint64_t offset = first % kChunkWidth;
+    LEDGER_ASSIGN_OR_RETURN(ByteView data, lookup(group, chunk));
+    if (data.size() < (offset + count) * 32)
+      return Status::NotFound("node (" + std::to_string(id.level) + ", " + std::to_string(id.index) +
+                              ") is not stored");
+    (*out)[n] = PerfectRoot(reinterpret_cast<const uint8_t*>(data.data()) + offset * 32, count);
+  }
+  return Status::OK();
+}
+
+StatusOr<ByteView> GetChunk(MDB_txn* txn, MDB_dbi dbi, int group, uint64_t chunk) {
+  std::string key = ChunkKey(group, chunk);
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(txn, dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return Status::NotFound("hash chunk not stored");
+  if (rc != 0) return LmdbError("reading hashes", rc);
+  if (v.mv_size == 0 || v.mv_size % 32 != 0 || v.mv_size > kChunkWidth * 32)
+    return Status::Corruption("stored hash chunk has a bad length");
+  return View(v);
+}
+
+StatusOr<std::optional<Bytes>> GetValue(MDB_txn* txn, MDB_dbi dbi, ByteView key) {
+  if (key.empty() || key.size() > 511) return Status::InvalidArgument("state key must be 1..511 bytes");
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(txn, dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
+  if (rc != 0) return LmdbError("reading", rc);
+  return std::optional<Bytes>(Bytes(View(v)));
+}
+
+// FindLeafIn looks a leaf hash up through the prefix index and confirms
+// candidates against the stored level-0 hashes.
+StatusOr<uint64_t> FindLeafIn(MDB_txn* txn, const Dbis& dbis, const Hash& leaf, uint64_t size,
+                              const ChunkLookup& lookup) {
+  Cursor cur;
+  int rc = cur.Open(txn, dbis.leafidx);
+  if (rc != 0) return LmdbError("opening cursor", rc);
+  MDB_val k = Val(LeafPrefix(leaf)), v;
+  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_KEY);
+  while (rc == 0) {
+    if (v.mv_size != 8) return Status::Corruption("leaf index value has a bad length");
+    uint64_t index = LoadU64(v.mv_data);
+    if (index < size) {
+      std::vector<Hash> got;
+      LEDGER_RETURN_IF_ERROR(ReadNodes({NodeId{0, index}}, &got, lookup));
+      if (got[0] == leaf) return index;
+    }
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT_DUP);
+  }
+  if (rc != MDB_NOTFOUND) return LmdbError("reading leaf index", rc);
+  return Status::NotFound("leaf hash not in the log");
+}
+
+// SnapshotReader is a LogReader over one LMDB read transaction.
+class SnapshotReader final : public LogReader {
+ public:
+  SnapshotReader(Txn txn, Dbis dbis) : txn_(std::move(txn)), dbis_(dbis) {
+    lookup_ = [this](int g, uint64_t c) { return GetChunk(txn_.get(), dbis_.hashes, g, c); };
+  }
+
+  Status Load() {
+    LEDGER_ASSIGN_OR_RETURN(auto size, GetValue(txn_.get(), dbis_.meta, "size"));
+    if (!size) {
+      size_ = 0;
+      root_ = EmptyTreeRoot();
+      return Status::OK();
+    }
+    if (size->size() != 8) return Status::Corruption("meta size has a bad length");
+    size_ = LoadU64(size->data());
+    LEDGER_ASSIGN_OR_RETURN(auto root, GetValue(txn_.get(), dbis_.meta, "root"));
+    if (!root || root->size() != 32) return Status::Corruption("meta root missing or malformed");
+    std::memcpy(root_.data(), root->data(), 32);
+    LEDGER_ASSIGN_OR_RETURN(auto cp, GetValue(txn_.get(), dbis_.meta, "checkpoint"));
+    if (cp) checkpoint_ = *cp;
+    return Status::OK();
+  }
+
+  uint64_t size() const override { return size_; }
+  Hash root() const override { return root_; }
+  const std::string& checkpoint() const override { return checkpoint_; }
+
+  Status ReadHashes(const std::vector<NodeId>& ids, std::vector<Hash>* out) const override {
+    return ReadNodes(ids, out, lookup_);
+  }
+
+  StatusOr<ByteView> GetEntry(uint64_t index) const override {
+    if (index >= size_) return Status::NotFound("entry " + std::to_string(index) + " is beyond the tree size");
+    std::string key = IndexKey(index);
+    MDB_val k = Val(key), v;
+    int rc = mdb_get(txn_.get(), dbis_.entries, &k, &v);
+    if (rc == MDB_NOTFOUND) return Status::Corruption("entry " + std::to_string(index) + " missing from store");
+    if (rc != 0) return LmdbError("reading entry", rc);
+    return View(v);
+  }
+
+  StatusOr<std::vector<ByteView>> GetEntries(uint64_t start, uint64_t count) const override {
+    if (start > size_ || count > size_ - start) return Status::NotFound("entries beyond the tree size");
+    std::vector<ByteView> out;
+    out.reserve(count);
+    if (count == 0) return out;
+    Cursor cur;
+    int rc = cur.Open(txn_.get(), dbis_.entries);
+    if (rc != 0) return LmdbError("opening cursor", rc);
+    std::string key = IndexKey(start);
+    MDB_val k = Val(key), v;
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_KEY);
+    for (uint64_t i = 0; i < count; i++) {
+      if (rc != 0) return rc == MDB_NOTFOUND ? Status::Corruption("entries missing from store") : LmdbError("reading entries", rc);
+      if (k.mv_size != 8 || LoadU64(k.mv_data) != start + i) return Status::Corruption("entries not contiguous");
+      out.push_back(View(v));
+      if (i + 1 < count) rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+    }
+    return out;
+  }
+
+  StatusOr<uint64_t> FindLeaf(const Hash& leaf_hash) const override {
+    return FindLeafIn(txn_.get(), dbis_, leaf_hash, size_, lookup_);
+  }
+
+  StatusOr<std::optional<Bytes>> GetState(ByteView key) const override {
+    return GetValue(txn_.get(), dbis_.state, key);
+  }
+
+ private:
+  Txn txn_;
+  Dbis dbis_;
+  ChunkLookup lookup_;
+  uint64_t size_ = 0;
+  Hash root_{};
+  std::string checkpoint_;
+};
+
+}  // namespace
+
+struct Store::Impl {
+  StoreOptions options;
+  std::unique_ptr<MDB_env, EnvCloser> env;
+  Dbis dbis;
+  std::atomic<bool> writer_active{false};
+
+  mutable std::mutex mu;  // guards the committed in-memory state below
+  CompactRange range;
+  Partials partials;
+  std::string origin;
+
+  StatusOr<Txn> Begin(unsigned flags) const {
+    MDB_txn* t = nullptr;
+    int rc = mdb_txn_begin(env.get(), nullptr, flags, &t);
+    if (rc != 0) return LmdbError("beginning transaction", rc);
+    return Txn(t);
+  }
+};
+
+struct WriteBatch::Impl {
+  Store::Impl* store = nullptr;
+  Txn txn;
+  CompactRange range;
+  Partials partials;
+  std::map<std::pair<int, uint64_t>, Bytes> completed;  // chunks filled in this batch
+  std::vector<bool> dirty = std::vector<bool>(kGroups, false);
+  std::unordered_map<std::string, uint64_t> batch_leaves;  // leaf hash -> index, this batch
+  std::string origin;
+  bool failed = false;
+  bool finished = false;
+  ChunkLookup lookup;
+
+  StatusOr<ByteView> Chunk(int group, uint64_t chunk) {
+    const PartialChunk& p = partials[group];
+    if (p.chunk == chunk && !p.hashes.empty()) return ByteView(p.hashes);
+    auto it = completed.find({group, chunk});
+    if (it != completed.end()) return ByteView(it->second);
+    return GetChunk(txn.get(), store->dbis.hashes, group, chunk);
+  }
+
+  Status Fail(Status s) {
+    failed = true;
+    return s;
+  }
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  if (options.dir.empty()) return Status::InvalidArgument("store directory not set");
+  if (mkdir(options.dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Status::IOError("cannot create " + options.dir + ": " + std::strerror(errno));
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  MDB_env* env = nullptr;
+  int rc = mdb_env_create(&env);
+  if (rc != 0) return LmdbError("creating LMDB environment", rc);
+  impl->env.reset(env);
+  if ((rc = mdb_env_set_mapsize(env, options.map_size)) != 0) return LmdbError("setting map size", rc);
+  if ((rc = mdb_env_set_maxdbs(env, 8)) != 0) return LmdbError("setting max dbs", rc);
+  if ((rc = mdb_env_set_maxreaders(env, options.max_readers)) != 0) return LmdbError("setting max readers", rc);
+  // MDB_NOTLS: read transactions are not tied to threads (HTTP workers).
+  unsigned flags = MDB_NOTLS | (options.durable ? 0 : MDB_NOSYNC);
+  if ((rc = mdb_env_open(env, options.dir.c_str(), flags, 0600)) != 0)
+    return LmdbError(("opening LMDB in " + options.dir).c_str(), rc);
+
+  {
+    LEDGER_ASSIGN_OR_RETURN(Txn txn, impl->Begin(0));
+    auto open = [&](const char* name, unsigned f, MDB_dbi* dbi) {
+      return mdb_dbi_open(txn.get(), name, MDB_CREATE | f, dbi);
+    };
+    if ((rc = open("entries", 0, &impl->dbis.entries)) != 0 || (rc = open("hashes", 0, &impl->dbis.hashes)) != 0 ||
+        (rc = open("leafidx", MDB_DUPSORT | MDB_DUPFIXED, &impl->dbis.leafidx)) != 0 ||
+        (rc = open("meta", 0, &impl->dbis.meta)) != 0 || (rc = open("state", 0, &impl->dbis.state)) != 0)
+      return LmdbError("opening databases", rc);
+    LEDGER_ASSIGN_OR_RETURN(auto format, GetValue(txn.get(), impl->dbis.meta, "format"));
+    if (format && *format != kFormatVersion)
+      return Status::FailedPrecondition("store format " + *format + " is not supported by this build");
+    if (!format) {
+      std::string key = "format";
+      MDB_val k = Val(key), v = Val(kFormatVersion);
+      if ((rc = mdb_put(txn.get(), impl->dbis.meta, &k, &v, 0)) != 0) return LmdbError("writing format", rc);
+    }
+    if ((rc = txn.Commit()) != 0) return LmdbError("committing database creation", rc);
+  }
+
+  // Start-up check: everything derived from the stored hashes must agree.
+  std::unique_ptr<Store> store(new Store(std::move(impl)));
+  Impl& im = *store->impl_;
+  LEDGER_ASSIGN_OR_RETURN(auto reader, store->Read());
+  uint64_t size = reader->size();
+  if (size > 0) {
+    auto range = CompactRange::FromReader(size, *reader);
+    if (!range.ok()) return Status::Corruption("start-up check: cannot load the tree frontier: " + range.status().ToString());
+    if (range->Root() != reader->root())
+      return Status::Corruption("start-up check: root recomputed from stored hashes differs from the stored root at size " +
+                                std::to_string(size));
+    im.range = std::move(*range);
+    auto last = reader->GetEntry(size - 1);
+    if (!last.ok()) return Status::Corruption("start-up check: " + last.status().message());
+    std::vector<Hash> leaf;
+    LEDGER_RETURN_IF_ERROR(reader->ReadHashes({NodeId{0, size - 1}}, &leaf));
+    if (HashLeaf(*last) != leaf[0]) return Status::Corruption("start-up check: last entry does not match its stored leaf hash");
+    // The entry count must equal the size: nothing beyond it.
+    LEDGER_ASSIGN_OR_RETURN(Txn txn, im.Begin(MDB_RDONLY));
+    Cursor cur;
+    if ((rc = cur.Open(txn.get(), im.dbis.entries)) != 0) return LmdbError("opening cursor", rc);
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_LAST);
+    if (rc != 0 || k.mv_size != 8 || LoadU64(k.mv_data) != size - 1)
+      return Status::Corruption("start-up check: stored entries do not end at index size-1");
+    // Load each group's partial chunk.
+    for (int g = 0; g < kGroups; g++) {
+      uint64_t count = size >> (g * kGroupHeight);
+      PartialChunk& p = im.partials[g];
+      p.chunk = count / kChunkWidth;
+      uint64_t fill = count % kChunkWidth;
+      if (fill == 0) continue;
+      auto chunk = GetChunk(txn.get(), im.dbis.hashes, g, p.chunk);
+      if (!chunk.ok() || chunk->size() != fill * 32)
+        return Status::Corruption("start-up check: partial hash chunk of group " + std::to_string(g) + " is missing or has the wrong length");
+      p.hashes = Bytes(*chunk);
+    }
+    if (reader->checkpoint().empty()) return Status::Corruption("start-up check: no checkpoint stored for a non-empty log");
+  }
+  LEDGER_ASSIGN_OR_RETURN(Txn txn, im.Begin(MDB_RDONLY));
+  LEDGER_ASSIGN_OR_RETURN(auto origin, GetValue(txn.get(), im.dbis.meta, "origin"));
+  if (origin) im.origin = *origin;
+  return store;
+}
+
+StatusOr<std::unique_ptr<LogReader>> Store::Read() const {
+  LEDGER_ASSIGN_OR_RETURN(Txn txn, impl_->Begin(MDB_RDONLY));
+  auto reader = std::make_unique<SnapshotReader>(std::move(txn), impl_->dbis);
+  LEDGER_RETURN_IF_ERROR(reader->Load());
+  return std::unique_ptr<LogReader>(std::move(reader));
+}
+
+uint64_t Store::size() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->range.size();
+}
+
+Hash Store::root() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->range.Root();
+}
+
+std::string Store::origin() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->origin;
+}
+
+uint64_t Store::DiskBytes() const {
+  struct stat st;
+  std::string path = impl_->options.dir + "/data.mdb";
+  if (stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+StatusOr<std::unique_ptr<WriteBatch>> Store::BeginWrite() {
+  bool expected = false;
+  if (!impl_->writer_active.compare_exchange_strong(expected, true))
+    return Status::FailedPrecondition("another write batch is in progress");
+  auto bi = std::make_unique<WriteBatch::Impl>();
+  bi->store = impl_.get();
+  auto txn = impl_->Begin(0);
+  if (!txn.ok()) {
+    impl_->writer_active = false;
+    return txn.status();
+  }
+  bi->txn = std::move(*txn);
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    bi->range = impl_->range;
+    bi->partials = impl_->partials;
+    bi->origin = impl_->origin;
+  }
+  WriteBatch::Impl* raw = bi.get();
+  bi->lookup = [raw](int g, uint64_t c) { return raw->Chunk(g, c); };
+  return std::unique_ptr<WriteBatch>(new WriteBatch(std::move(bi)));
+}
+
+WriteBatch::WriteBatch(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+WriteBatch::~WriteBatch() {
+  impl_->txn.Reset();
+  impl_->store->writer_active = false;
+}
+
+uint64_t WriteBatch::size() const { return impl_->range.size(); }
+Hash WriteBatch::root() const { return impl_->range.Root(); }
+
+StatusOr<uint64_t> WriteBatch::FindLeaf(const Hash& leaf_hash) {
+  Impl& b = *impl_;
+  auto it = b.batch_leaves.find(std::string(HashView(leaf_hash)));
+  if (it != b.batch_leaves.end()) return it->second;
+  return FindLeafIn(b.txn.get(), b.store->dbis, leaf_hash, b.range.size(), b.lookup);
+}
+
+StatusOr<Bytes> WriteBatch::GetEntry(uint64_t index) {
+  Impl& b = *impl_;
+  if (index >= b.range.size()) return Status::NotFound("entry beyond the tree size");
+  std::string key = IndexKey(index);
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(b.txn.get(), b.store->dbis.entries, &k, &v);
+  if (rc != 0) return LmdbError("reading entry", rc);
+  return Bytes(View(v));
+}
+
+StatusOr<AppendedLeaf> WriteBatch::Append(ByteView entry) {
+  Impl& b = *impl_;
+  if (b.failed || b.finished) return Status::FailedPrecondition("write batch already failed or finished");
+  if (entry.empty()) return Status::InvalidArgument("entry is empty");
+  if (entry.size() > kMaxEntrySize) return Status::InvalidArgument("entry exceeds 65535 bytes");
+  AppendedLeaf out;
+  out.leaf_hash = HashLeaf(entry);
+  auto found = FindLeaf(out.leaf_hash);
+  if (found.ok()) {
+    out.index = *found;
+    out.duplicate = true;
+    return out;
+  }
+  if (!found.status().IsNotFound()) return b.Fail(found.status());
+
+  out.index = b.range.size();
+  std::string key = IndexKey(out.index);
+  MDB_val k = Val(key), v = Val(entry);
+  int rc = mdb_put(b.txn.get(), b.store->dbis.entries, &k, &v, MDB_APPEND);
+  if (rc != 0) return b.Fail(LmdbError("writing entry", rc));
+  MDB_val lk = Val(LeafPrefix(out.leaf_hash)), lv = Val(key);
+  rc = mdb_put(b.txn.get(), b.store->dbis.leafidx, &lk, &lv, 0);
+  if (rc != 0) return b.Fail(LmdbError("writing leaf index", rc));
+  b.batch_leaves.emplace(std::string(HashView(out.leaf_hash)), out.index);
+
+  b.range.Append(out.leaf_hash, [&b](const NodeId& id, const Hash& h) {
+    if (id.level % kGroupHeight != 0) return;
+    int g = id.level / kGroupHeight;
+    PartialChunk& p = b.partials[g];
+    p.hashes.append(reinterpret_cast<const char*>(h.data()), 32);
+    b.dirty[g] = true;
+    if (p.hashes.size() == kChunkWidth * 32) {
+      b.completed[{g, p.chunk}] = std::move(p.hashes);
+      p.hashes.clear();
+      p.chunk++;
+    }
+  });
+  return out;
+}
+
+StatusOr<std::optional<Bytes>> WriteBatch::GetState(ByteView key) {
+  return GetValue(impl_->txn.get(), impl_->store->dbis.state, key);
+}
+
+Status WriteBatch::PutState(ByteView key, ByteView value) {
+  Impl& b = *impl_;
+  if (b.failed || b.finished) return Status::FailedPrecondition("write batch already failed or finished");
+  if (key.empty() || key.size() > 511) return Status::InvalidArgument("state key must be 1..511 bytes");
+  MDB_val k = Val(key), v = Val(value);
+  int rc = mdb_put(b.txn.get(), b.store->dbis.state, &k, &v, 0);
+  if (rc != 0) return b.Fail(LmdbError("writing state", rc));
+  return Status::OK();
+}
+
+Status WriteBatch::DeleteState(ByteView key) {
+  Impl& b = *impl_;
+  if (b.failed || b.finished) return Status::FailedPrecondition("write batch already failed or finished");
+  MDB_val k = Val(key);
+  int rc = mdb_del(b.txn.get(), b.store->dbis.state, &k, nullptr);
+  if (rc != 0 && rc != MDB_NOTFOUND) return b.Fail(LmdbError("deleting state", rc));
+  return Status::OK();
+}
+
+namespace {
+Status PutMeta(MDB_txn* txn, MDB_dbi dbi, const char* key, ByteView value) {
+  std::string k = key;
+  MDB_val mk = Val(k), mv = Val(value);
+  int rc = mdb_put(txn, dbi, &mk, &mv, 0);
+  if (rc != 0) return LmdbError("writing meta", rc);
+  return Status::OK();
+}
+}  // namespace
+
+Status WriteBatch::SetOrigin(const std::string& origin) {
+  Impl& b = *impl_;
+  if (b.failed || b.finished) return Status::FailedPrecondition("write batch already failed or finished");
+  if (!b.origin.empty() && b.origin != origin)
+    return Status::FailedPrecondition("store belongs to origin \"" + b.origin + "\", not \"" + origin + "\"");
+  Status s = PutMeta(b.txn.get(), b.store->dbis.meta, "origin", origin);
+  if (!s.ok()) return b.Fail(s);
+  b.origin = origin;
+  return Status::OK();
+}
+
+Status WriteBatch::SetCheckpoint(const std::string& signed_note) {
+  Impl& b = *impl_;
+  if (b.failed || b.finished) return Status::FailedPrecondition("write batch already failed or finished");
+  Status s = PutMeta(b.txn.get(), b.store->dbis.meta, "checkpoint", signed_note);
+  if (!s.ok()) return b.Fail(s);
+  return Status::OK();
+}
+
+Status WriteBatch::Commit() {
+  Impl& b = *impl_;
+  if (b.finished) return Status::FailedPrecondition("write batch already finished");
+  b.finished = true;
+  if (b.failed) return Status::FailedPrecondition("write batch failed earlier; nothing was committed");
+  MDB_txn* txn = b.txn.get();
+  MDB_dbi hashes = b.store->dbis.hashes;
+  for (auto& [gc, bytes] : b.completed) {
+    std::string key = ChunkKey(gc.first, gc.second);
+    MDB_val k = Val(key), v = Val(bytes);
+    int rc = mdb_put(txn, hashes, &k, &v, 0);
+    if (rc != 0) return LmdbError("writing hashes", rc);
+  }
+  for (int g = 0; g < kGroups; g++) {
+    if (!b.dirty[g] || b.partials[g].hashes.empty()) continue;
+    std::string key = ChunkKey(g, b.partials[g].chunk);
+    MDB_val k = Val(key), v = Val(b.partials[g].hashes);
+    int rc = mdb_put(txn, hashes, &k, &v, 0);
+    if (rc != 0) return LmdbError("writing hashes", rc);
+  }
+  std::string size;
+  AppendU64(&size, b.range.size());
+  Hash root = b.range.Root();
+  LEDGER_RETURN_IF_ERROR(PutMeta(txn, b.store->dbis.meta, "size", size));
+  LEDGER_RETURN_IF_ERROR(PutMeta(txn, b.store->dbis.meta, "root", HashView(root)));
+  int rc = b.txn.Commit();
+  if (rc != 0) return LmdbError("committing", rc);
+  std::lock_guard<std::mutex> l(b.store->mu);
+  b.store->range = std::move(b.range);
+  b.store->partials = std::move(b.partials);
+  b.store->origin = b.origin;
+  return Status::OK();
+}
+
+}  // namespace ledger

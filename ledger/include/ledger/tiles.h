@@ -57,11 +57,14 @@ std::vector<NodeId> TileNodes(const TileId& id);
 
 // ReadTile returns the bytes of hash tile |id| (width*32 bytes) read
 // through |reader|. NotFound if the tile is not complete at |size| with
-// that width (callers serve only tiles that exist at the tree size).
+// that width (callers serve only tiles that exist at the tree size). A
+// partial width W is served whenever W <= the tile's width at |size|, so
+// partial tiles of earlier checkpoints stay available; InvalidArgument for
+// entry-bundle ids or widths outside 1..256.
 StatusOr<Bytes> ReadTile(const TileId& id, uint64_t size, const HashReader& reader);
 
 // EncodeEntryBundle appends each entry with a big-endian uint16 length.
-// InvalidArgument if any entry exceeds 65535 bytes.
+// InvalidArgument if any entry exceeds 65535 bytes or there are more than 256.
 StatusOr<Bytes> EncodeEntryBundle(const std::vector<ByteView>& entries);
 // AppendBundleEntry appends one length-prefixed entry (must be <= 65535).
 void AppendBundleEntry(Bytes* bundle, ByteView entry);

@@ -1,0 +1,136 @@
+// Sequencer: the log's single writer. Concurrent submitters enqueue entries;
+// one thread takes a batch (bounded in entries and by a short window after
+// the first request), appends it in one LMDB write transaction together with
+// the newly signed checkpoint, commits durably, and only then completes every
+// waiter. Nothing is acknowledged before it is durable.
+//
+// Thread-safety: Append and stats may be called from any number of threads.
+// Start and Stop are called once each by the owner.
+#ifndef LEDGER_SEQUENCER_H_
+#define LEDGER_SEQUENCER_H_
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ledger/bytes.h"
+#include "ledger/note.h"
+#include "ledger/status.h"
+#include "ledger/store.h"
+
+namespace ledger {
+
+struct SequencerOptions {
+  size_t max_batch_entries = 4096;                    // per write transaction
+  std::chrono::microseconds max_wait{500};            // batch window after the first request
+  size_t max_queued_entries = 1 << 20;                // back-pressure: Unavailable beyond this
+};
+
+// EntryHook lets a caller validate entries against state derived from the
+// log, at their exact position, and update that state in the same
+// transaction. Called on the sequencer thread only.
+class EntryHook {
+ public:
+  virtual ~EntryHook() = default;
+  // Check decides whether |entry| may be appended now. A non-OK status
+  // refuses that entry only (it is reported to its submitter).
+  virtual Status Check(WriteBatch& batch, ByteView entry) = 0;
+  // Applied is called after |entry| was appended at |leaf.index| (not for
+  // duplicates). A non-OK status fails the whole batch.
+  virtual Status Applied(WriteBatch& batch, ByteView entry, const AppendedLeaf& leaf) = 0;
+};
+
+struct SequencedEntry {
+  Status status;       // OK, or why this entry was refused
+  uint64_t index = 0;  // valid when status is OK
+  Hash leaf_hash{};
+  bool duplicate = false;
+};
+
+struct SequencerResult {
+  uint64_t tree_size = 0;        // size of |checkpoint|
+  std::string checkpoint;        // signed note covering every entry below
+  std::vector<SequencedEntry> entries;  // one per submitted entry, in order
+};
+
+// Power-of-two histogram buckets: bucket i counts values <= 2^i.
+struct Histogram {
+  static constexpr int kBuckets = 24;
+  std::array<std::atomic<uint64_t>, kBuckets + 1> counts{};  // last = +Inf
+  std::atomic<uint64_t> sum{0};
+  std::atomic<uint64_t> total{0};
+  void Observe(uint64_t v);
+};
+
+struct SequencerStats {
+  std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> appended{0};
+  std::atomic<uint64_t> duplicates{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> failed_batches{0};
+  Histogram batch_entries;   // entries per batch
+  Histogram commit_micros;   // write + fsync + sign, microseconds
+};
+
+class Sequencer {
+ public:
+  // The store and signer must outlive the sequencer. The signer's name is
+  // the log origin. |hook| may be null.
+  Sequencer(Store* store, const NoteSigner* signer, SequencerOptions options, EntryHook* hook = nullptr);
+  ~Sequencer();  // calls Stop()
+
+  // Start checks the stored checkpoint (signature by the signer's key,
+  // matching size and root, origin), writes the first checkpoint for a new
+  // log, and starts the sequencing thread. Corruption or FailedPrecondition
+  // if the store does not belong to this key or is inconsistent.
+  Status Start();
+
+  // Append submits entries and blocks until they are durable. Unavailable if
+  // stopped or the queue is full; IOError/ResourceExhausted if the batch
+  // failed to commit (nothing of it was written).
+  StatusOr<SequencerResult> Append(std::vector<Bytes> entries);
+
+  // Stop refuses new submissions, finishes everything queued, and joins
+  // the thread. Idempotent.
+  void Stop();
+
+  const SequencerStats& stats() const { return stats_; }
+  // latest_checkpoint returns the most recent signed checkpoint.
+  std::string latest_checkpoint() const;
+
+ private:
+  struct Request {
+    std::vector<Bytes> entries;
+    std::promise<StatusOr<SequencerResult>> done;
+  };
+  void Run();
+  void ProcessBatch(std::vector<std::unique_ptr<Request>>& batch);
+  StatusOr<std::string> SignCheckpoint(uint64_t size, const Hash& root) const;
+
+  Store* store_;
+  const NoteSigner* signer_;
+  SequencerOptions options_;
+  EntryHook* hook_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Request>> queue_;
+  size_t queued_entries_ = 0;
+  bool stopping_ = false;
+  bool started_ = false;
+  std::thread thread_;
+  std::string checkpoint_;  // guarded by mu_
+  SequencerStats stats_;
+};
+
+}  // namespace ledger
+
+#endif  // LEDGER_SEQUENCER_H_

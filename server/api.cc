@@ -1,0 +1,339 @@
+#include "api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "ledger/merkle.h"
+#include "ledger/tiles.h"
+#include "ledger/tlog_proof.h"
+
+namespace ledgerd {
+namespace {
+
+using json = nlohmann::json;
+using ledger::Status;
+
+int HttpStatus(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kOk: return 200;
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kOutOfRange: return 400;
+    case Status::Code::kPermissionDenied: return 403;
+    case Status::Code::kNotFound: return 404;
+    case Status::Code::kAlreadyExists:
+    case Status::Code::kFailedPrecondition: return 409;
+    case Status::Code::kResourceExhausted: return 507;
+    case Status::Code::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+const char* DefaultReason(int status) {
+  switch (status) {
+    case 400: return "bad request";
+    case 404: return "not found";
+    case 405: return "method not allowed";
+    case 413: return "request body too large";
+    case 414: return "request URI too long";
+    case 415: return "unsupported media type";
+    case 500: return "internal error";
+    case 503: return "service unavailable";
+    default: return "error";
+  }
+}
+
+void SendJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(body.dump(), "application/json");
+}
+
+void SendError(httplib::Response& res, int status, const std::string& reason) {
+  SendJson(res, status, json{{"error", reason}});
+}
+
+void SendStatus(httplib::Response& res, const Status& s) {
+  // Internal failures are logged by the caller's status; never echo
+  // storage paths or secrets, only the message built for clients.
+  SendError(res, HttpStatus(s), s.message());
+}
+
+std::string B64(const ledger::Hash& h) { return ledger::Base64Encode(ledger::HashView(h)); }
+
+json HashesJson(const std::vector<ledger::Hash>& hashes) {
+  json arr = json::array();
+  for (const auto& h : hashes) arr.push_back(B64(h));
+  return arr;
+}
+
+// QueryUint reads a required (or optional, when |fallback| is given)
+// canonical decimal query parameter.
+ledger::StatusOr<uint64_t> QueryUint(const httplib::Request& req, const char* name,
+                                     std::optional<uint64_t> fallback = std::nullopt) {
+  size_t count = req.get_param_value_count(name);
+  if (count == 0) {
+    if (fallback) return *fallback;
+    return Status::InvalidArgument(std::string("missing query parameter ") + name);
+  }
+  if (count > 1) return Status::InvalidArgument(std::string("query parameter ") + name + " given more than once");
+  auto v = ledger::ParseUint64(req.get_param_value(name));
+  if (!v.ok()) return Status::InvalidArgument(std::string("query parameter ") + name + ": " + v.status().message());
+  return *v;
+}
+
+// RejectUnknownParams keeps typos from being silently ignored.
+bool RejectUnknownParams(const httplib::Request& req, httplib::Response& res,
+                         std::initializer_list<const char*> allowed) {
+  for (const auto& [k, v] : req.params) {
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || k == a;
+    if (!ok) {
+      SendError(res, 400, "unknown query parameter " + k);
+      return false;
+    }
+  }
+  return true;
+}
+
+// RouteLabel names a request's route for metrics without unbounded labels.
+std::string RouteLabel(const httplib::Request& req) {
+  const std::string& p = req.path;
+  auto starts = [&](const char* prefix) { return p.rfind(prefix, 0) == 0; };
+  std::string route;
+  if (p == "/checkpoint") route = "/checkpoint";
+  else if (starts("/tile/entries/")) route = "/tile/entries";
+  else if (starts("/tile/")) route = "/tile";
+  else if (p == "/v1/entries") route = "/v1/entries";
+  else if (starts("/v1/entries/")) route = "/v1/entries/{index}";
+  else if (p == "/v1/proof/inclusion" || p == "/v1/proof/consistency" || p == "/v1/proof/by-hash" ||
+           p == "/v1/proof/tlog-proof" || p == "/healthz" || p == "/metrics")
+    route = p;
+  else route = "other";
+  return req.method + " " + route;
+}
+
+bool IsKnownPath(const std::string& p) {
+  return p == "/checkpoint" || p.rfind("/tile/", 0) == 0 || p == "/v1/entries" || p.rfind("/v1/entries/", 0) == 0 ||
+         p.rfind("/v1/proof/", 0) == 0 || p == "/healthz" || p == "/metrics";
+}
+
+}  // namespace
+
+void Api::Register(httplib::Server& server) {
+  using namespace std::placeholders;
+  using Handler = httplib::Server::Handler;
+  server.Get("/checkpoint", Handler(std::bind(&Api::GetCheckpoint, this, _1, _2)));
+  server.Get(R"(/tile/.+)", Handler(std::bind(&Api::GetTile, this, _1, _2)));
+  server.Post("/v1/entries", Handler(std::bind(&Api::PostEntries, this, _1, _2)));
+  server.Get(R"(/v1/entries/([^/]+))", std::bind(&Api::GetEntry, this, _1, _2));
+  server.Get("/v1/proof/inclusion", Handler(std::bind(&Api::GetInclusion, this, _1, _2)));
+  server.Get("/v1/proof/consistency", Handler(std::bind(&Api::GetConsistency, this, _1, _2)));
+  server.Get("/v1/proof/by-hash", Handler(std::bind(&Api::GetByHash, this, _1, _2)));
+  server.Get("/v1/proof/tlog-proof", Handler(std::bind(&Api::GetTlogProof, this, _1, _2)));
+  server.Get("/healthz", Handler(std::bind(&Api::GetHealth, this, _1, _2)));
+  server.Get("/metrics", Handler(std::bind(&Api::GetMetrics, this, _1, _2)));
+
+  // Fallbacks: a known path with the wrong method is 405, anything else 404.
+  Handler fallback = [](const httplib::Request& req, httplib::Response& res) {
+    if (IsKnownPath(req.path)) {
+      res.set_header("Allow", req.path == "/v1/entries" ? "POST" : "GET, HEAD");
+      SendError(res, 405, "method " + req.method + " not allowed on " + req.path);
+    } else {
+      SendError(res, 404, "no such endpoint");
+    }
+  };
+  server.Get(".*", fallback);
+  server.Post(".*", fallback);
+  server.Put(".*", fallback);
+  server.Patch(".*", fallback);
+  server.Delete(".*", fallback);
+  server.Options(".*", fallback);
+
+  // Errors produced by httplib itself (413, 400 on unparsable requests,
+  // unknown methods) get a JSON body too.
+  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    SendError(res, res.status, DefaultReason(res.status));
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    SendError(res, 500, "internal error");
+  });
+  server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    metrics_->CountRequest(RouteLabel(req), res.status);
+  });
+}
+
+void Api::GetCheckpoint(const httplib::Request& req, httplib::Response& res) {
+  if (!RejectUnknownParams(req, res, {})) return;
+  std::string cp = sequencer_->latest_checkpoint();
+  res.set_header("Cache-Control", "public, max-age=1");
+  res.set_content(cp, "text/plain; charset=utf-8");
+}
+
+void Api::GetTile(const httplib::Request& req, httplib::Response& res) {
+  if (!RejectUnknownParams(req, res, {})) return;
+  auto id = ledger::ParseTilePath(std::string_view(req.path).substr(1));
+  if (!id.ok()) return SendError(res, 400, id.status().message());
+  auto reader = store_->Read();
+  if (!reader.ok()) return SendStatus(res, reader.status());
+  const ledger::LogReader& r = **reader;
+  std::string body;
+  if (id->entries) {
+    uint32_t have = ledger::TileWidthForSize(0, id->index, r.size());
+    // A full bundle exists once 256 entries do; a partial one of width W
+    // once at least W do (its contents never change).
+    if (id->width == ledger::kTileWidth ? have != ledger::kTileWidth : id->width > have)
+      return SendError(res, 404, "entry bundle does not exist at the current tree size");
+    auto entries = r.GetEntries(id->index * ledger::kTileWidth, id->width);
+    if (!entries.ok()) return SendStatus(res, entries.status());
+    body.reserve(id->width * 300);
+    for (ledger::ByteView e : *entries) ledger::AppendBundleEntry(&body, e);
+  } else {
+    auto tile = ledger::ReadTile(*id, r.size(), r);
+    if (!tile.ok()) return SendStatus(res, tile.status());
+    body = std::move(*tile);
+  }
+  // Full and partial tiles alike never change once served (C2SP tlog-tiles).
+  res.set_header("Cache-Control", "public, max-age=31536000, immutable");
+  res.set_content(std::move(body), "application/octet-stream");
+}
+
+void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
+  if (!RejectUnknownParams(req, res, {"proof"})) return;
+  bool want_tlog_proof = false;
+  if (req.has_param("proof")) {
+    if (req.get_param_value("proof") != "tlog") return SendError(res, 400, "query parameter proof must be \"tlog\"");
+    want_tlog_proof = true;
+  }
+  std::string ctype = req.get_header_value("Content-Type");
+  if (ctype.substr(0, ctype.find(';')) != "application/json")
+    return SendError(res, 415, "Content-Type must be application/json");
+  if (req.body.size() > options_.max_body_bytes) return SendError(res, 413, "request body too large");
+  json body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) return SendError(res, 400, "body is not valid JSON");
+  if (!body.is_object() || !body.contains("entries")) return SendError(res, 400, "body must be an object with an \"entries\" array");
+  for (const auto& [k, v] : body.items())
+    if (k != "entries") return SendError(res, 400, "unknown field \"" + k + "\"");
+  const json& arr = body["entries"];
+  if (!arr.is_array()) return SendError(res, 400, "\"entries\" must be an array");
+  if (arr.empty()) return SendError(res, 400, "\"entries\" must not be empty");
+  if (arr.size() > options_.max_entries_per_request)
+    return SendError(res, 400, "at most " + std::to_string(options_.max_entries_per_request) + " entries per request");
+  std::vector<ledger::Bytes> entries;
+  entries.reserve(arr.size());
+  for (size_t i = 0; i < arr.size(); i++) {
+    if (!arr[i].is_string()) return SendError(res, 400, "entries[" + std::to_string(i) + "] must be a base64 string");
+    auto raw = ledger::Base64Decode(arr[i].get_ref<const std::string&>());
+    if (!raw.ok()) return SendError(res, 400, "entries[" + std::to_string(i) + "]: " + raw.status().message());
+    if (raw->empty()) return SendError(res, 400, "entries[" + std::to_string(i) + "] is empty");
+    if (raw->size() > ledger::kMaxEntrySize)
+      return SendError(res, 413, "entries[" + std::to_string(i) + "] exceeds 65535 bytes");
+    entries.push_back(std::move(*raw));
+  }
+  auto result = sequencer_->Append(std::move(entries));
+  if (!result.ok()) return SendStatus(res, result.status());
+  // Receipts: inclusion proofs against the checkpoint that covers them.
+  auto reader = store_->Read();
+  if (!reader.ok()) return SendStatus(res, reader.status());
+  json receipts = json::array();
+  for (size_t i = 0; i < result->entries.size(); i++) {
+    const auto& e = result->entries[i];
+    if (!e.status.ok()) return SendError(res, HttpStatus(e.status), "entries[" + std::to_string(i) + "]: " + e.status.message());
+    auto proof = ledger::InclusionProof(e.index, result->tree_size, **reader);
+    if (!proof.ok()) return SendStatus(res, proof.status());
+    json r{{"index", e.index}, {"leaf_hash", B64(e.leaf_hash)}, {"inclusion", HashesJson(*proof)}};
+    if (e.duplicate) r["duplicate"] = true;
+    if (want_tlog_proof) r["tlog_proof"] = ledger::FormatTlogProof({{}, e.index, *proof, result->checkpoint});
+    receipts.push_back(std::move(r));
+  }
+  SendJson(res, 200, json{{"checkpoint", result->checkpoint}, {"receipts", std::move(receipts)}});
+}
+
+void Api::GetEntry(const httplib::Request& req, httplib::Response& res) {
+  if (!RejectUnknownParams(req, res, {})) return;
+  auto index = ledger::ParseUint64(req.matches[1].str());
+  if (!index.ok()) return SendError(res, 400, "entry index: " + index.status().message());
+  auto reader = store_->Read();
+  if (!reader.ok()) return SendStatus(res, reader.status());
+  auto entry = (*reader)->GetEntry(*index);
+  if (!entry.ok()) return SendStatus(res, entry.status());
+  SendJson(res, 200, json{{"index", *index}, {"leaf_hash", B64(ledger::HashLeaf(*entry))}, {"entry", ledger::Base64Encode(*entry)}});
+}
+
+void Api::GetInclusion(const httplib::Request& req, httplib::Response& res) {
+  if (!RejectUnknownParams(req, res, {"index", "size"})) return;
+  auto reader = store_->Read();
+  if (!reader.ok()) return SendStatus(res, reader.status());
+  const ledger::LogReader& r = **reader;
+  auto index = QueryUint(req, "index");
+  if (!index.ok()) return SendStatus(res, index.status());
+  auto size = QueryUint(req, "size", r.size());
+  if (!size.ok()) return SendStatus(res, size.status());
+  if (*size > r.size()) return SendError(res, 404, "size " + std::to_string(*size) + " is beyond the tree size " + std::to_string(r.size()));
+  if (*index >= *size) return SendError(res, 400, "index must be less than size");
+  auto proof = ledger::InclusionProof(*index, *size, r);
+  if (!proof.ok()) return SendStatus(res, proof.status());
+  SendJson(res, 200, json{{"index", *index}, {"size", *size}, {"hashes", HashesJson(*proof)}});
+}
+
+void Api::GetConsistency(const httplib::Request& req, httplib::Response& res) {
+  if (!RejectUnknownParams(req, res, {"from", "to"})) return;
+  auto reader = store_->Read();
+  if (!reader.ok()) return SendStatus(res, reader.status());
+  const ledger::LogReader& r = **reader;
+  auto from = QueryUint(req, "from");
+  if (!from.ok()) return SendStatus(res, from.status());
+  auto to = QueryUint(req, "to", r.size());
+  if (!to.ok()) return SendStatus(res, to.status());
+  if (*to > r.size()) return SendError(res, 404, "size " + std::to_string(*to) + " is beyond the tree size " + std::to_string(r.size()));
+  if (*from > *to) return SendError(res, 400, "from must not exceed to");
+  auto proof = ledger::ConsistencyProof(*from, *to, r);
+  if (!proof.ok()) return SendStatus(res, proof.status());
+  SendJson(res, 200, json{{"from", *from}, {"to", *to}, {"hashes", HashesJson(*proof)}});
+}
+
+void Api::GetByHash(const httplib::Request& req, httplib::Response& res) {
+  if (!RejectUnknownParams(req, res, {"hash", "size"})) return;
+  if (req.get_param_value_count("hash") != 1) return SendError(res, 400, "query parameter hash is required once");
+  auto raw = ledger::Base64Decode(req.get_param_value("hash"));
+  if (!raw.ok() || raw->size() != 32) return SendError(res, 400, "hash must be a base64 SHA-256 leaf hash");
+  ledger::Hash leaf = *ledger::HashFromBytes(*raw);
+  auto reader = store_->Read();
+  if (!reader.ok()) return SendStatus(res, reader.status());
+  const ledger::LogReader& r = **reader;
+  auto size = QueryUint(req, "size", r.size());
+  if (!size.ok()) return SendStatus(res, size.status());
+  if (*size > r.size()) return SendError(res, 404, "size " + std::to_string(*size) + " is beyond the tree size " + std::to_string(r.size()));
+  auto index = r.FindLeaf(leaf);
+  if (!index.ok()) return SendStatus(res, index.status());
+  if (*index >= *size) return SendError(res, 404, "leaf hash not in the tree of that size");
+  auto proof = ledger::InclusionProof(*index, *size, r);
+  if (!proof.ok()) return SendStatus(res, proof.status());
+  SendJson(res, 200, json{{"index", *index}, {"size", *size}, {"hashes", HashesJson(*proof)}});
+}
+
+void Api::GetTlogProof(const httplib::Request& req, httplib::Response& res) {
+  if (!RejectUnknownParams(req, res, {"index"})) return;
+  auto index = QueryUint(req, "index");
+  if (!index.ok()) return SendStatus(res, index.status());
+  auto reader = store_->Read();
+  if (!reader.ok()) return SendStatus(res, reader.status());
+  const ledger::LogReader& r = **reader;
+  if (*index >= r.size()) return SendError(res, 404, "index is beyond the tree size");
+  auto proof = ledger::InclusionProof(*index, r.size(), r);
+  if (!proof.ok()) return SendStatus(res, proof.status());
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(ledger::FormatTlogProof({{}, *index, *proof, r.checkpoint()}), "text/plain; charset=utf-8");
+}
+
+void Api::GetHealth(const httplib::Request&, httplib::Response& res) {
+  SendJson(res, 200, json{{"status", "ok"}, {"size", store_->size()}});
+}
+
+void Api::GetMetrics(const httplib::Request&, httplib::Response& res) {
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(metrics_->Render(sequencer_->stats(), store_->size(), store_->DiskBytes()),
+                  "text/plain; version=0.0.4; charset=utf-8");
+}
+
+}  // namespace ledgerd

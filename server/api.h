@@ -1,0 +1,54 @@
+// Api: ledgerd's HTTP routes (SPEC.md, "HTTP API") over a Store and a
+// Sequencer. The only place, with main.cc, that sees cpp-httplib types.
+//
+// Thread-safety: handlers run concurrently on the server's worker threads;
+// each request uses its own store snapshot.
+#ifndef LEDGER_SERVER_API_H_
+#define LEDGER_SERVER_API_H_
+
+#include <httplib.h>
+
+#include <cstdint>
+#include <string>
+
+#include "ledger/sequencer.h"
+#include "ledger/store.h"
+#include "metrics.h"
+
+namespace ledgerd {
+
+struct ApiOptions {
+  size_t max_entries_per_request = 1000;
+  size_t max_body_bytes = 64u << 20;
+};
+
+class Api {
+ public:
+  Api(ledger::Store* store, ledger::Sequencer* sequencer, Metrics* metrics, ApiOptions options)
+      : store_(store), sequencer_(sequencer), metrics_(metrics), options_(options) {}
+
+  // Register installs every route, the JSON error handler and the request
+  // counter on |server|.
+  void Register(httplib::Server& server);
+
+ private:
+  void GetCheckpoint(const httplib::Request& req, httplib::Response& res);
+  void GetTile(const httplib::Request& req, httplib::Response& res);
+  void PostEntries(const httplib::Request& req, httplib::Response& res);
+  void GetEntry(const httplib::Request& req, httplib::Response& res);
+  void GetInclusion(const httplib::Request& req, httplib::Response& res);
+  void GetConsistency(const httplib::Request& req, httplib::Response& res);
+  void GetByHash(const httplib::Request& req, httplib::Response& res);
+  void GetTlogProof(const httplib::Request& req, httplib::Response& res);
+  void GetHealth(const httplib::Request& req, httplib::Response& res);
+  void GetMetrics(const httplib::Request& req, httplib::Response& res);
+
+  ledger::Store* store_;
+  ledger::Sequencer* sequencer_;
+  Metrics* metrics_;
+  ApiOptions options_;
+};
+
+}  // namespace ledgerd
+
+#endif  // LEDGER_SERVER_API_H_

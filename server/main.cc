@@ -1,0 +1,230 @@
+// ledgerd: the Access Ledger log server. See README.md and SPEC.md.
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "api.h"
+#include "ledger/files.h"
+#include "ledger/sequencer.h"
+#include "ledger/store.h"
+#include "metrics.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(Usage: ledgerd [options]
+
+Runs the Access Ledger log: an append-only RFC 6962 Merkle tree on LMDB,
+serving C2SP checkpoints and tiles and the /v1 API described in SPEC.md.
+
+Options:
+  --data DIR            data directory (LMDB and keys)         [./var/ledger]
+  --listen HOST:PORT    address to listen on (port 0: any)      [127.0.0.1:8080]
+  --origin NAME         log origin, used when the key is created [localhost/access-ledger]
+  --port-file FILE      write the bound port to FILE once listening
+  --threads N           HTTP worker threads                    [64]
+  --batch-max N         max entries per durable commit         [4096]
+  --batch-wait-us N     group-commit window in microseconds    [500]
+  --max-body BYTES      max request body                       [67108864]
+  --max-entries N       max entries per POST /v1/entries       [1000]
+  --map-size GIB        LMDB map size in GiB                    [64]
+  --help                show this help
+
+On first start ledgerd creates DIR/log.key (mode 0600) and writes the
+verifier key to DIR/log.vkey. SIGTERM or SIGINT stop it cleanly.
+)";
+
+struct Flags {
+  std::string data = "./var/ledger";
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string origin;
+  std::string port_file;
+  int threads = 64;
+  size_t batch_max = 4096;
+  long batch_wait_us = 500;
+  size_t max_body = 64u << 20;
+  size_t max_entries = 1000;
+  uint64_t map_gib = 64;
+};
+
+[[noreturn]] void Die(const std::string& msg, int code = 1) {
+  std::cerr << "ledgerd: " << msg << "\n";
+  std::exit(code);
+}
+
+uint64_t ParseNumberFlag(const std::string& flag, const std::string& value, uint64_t min, uint64_t max) {
+  auto v = ledger::ParseUint64(value);
+  if (!v.ok() || *v < min || *v > max)
+    Die(flag + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", got \"" + value + "\"", 2);
+  return *v;
+}
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    std::string value;
+    auto eq = a.find('=');
+    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    } else if (a.rfind("--", 0) == 0) {
+      if (i + 1 >= argc) Die("flag " + a + " needs a value (see --help)", 2);
+      value = argv[++i];
+    } else {
+      Die("unexpected argument \"" + a + "\" (see --help)", 2);
+    }
+    if (a == "--data") f.data = value;
+    else if (a == "--listen") {
+      auto colon = value.rfind(':');
+      if (colon == std::string::npos || colon == 0) Die("--listen must be HOST:PORT, got \"" + value + "\"", 2);
+      f.host = value.substr(0, colon);
+      if (f.host.size() > 2 && f.host.front() == '[' && f.host.back() == ']') f.host = f.host.substr(1, f.host.size() - 2);
+      f.port = static_cast<int>(ParseNumberFlag("--listen port", value.substr(colon + 1), 0, 65535));
+    } else if (a == "--origin") f.origin = value;
+    else if (a == "--port-file") f.port_file = value;
+    else if (a == "--threads") f.threads = static_cast<int>(ParseNumberFlag(a, value, 1, 1024));
+    else if (a == "--batch-max") f.batch_max = ParseNumberFlag(a, value, 1, 1 << 20);
+    else if (a == "--batch-wait-us") f.batch_wait_us = static_cast<long>(ParseNumberFlag(a, value, 0, 1000000));
+    else if (a == "--max-body") f.max_body = ParseNumberFlag(a, value, 1024, uint64_t{1} << 32);
+    else if (a == "--max-entries") f.max_entries = ParseNumberFlag(a, value, 1, 100000);
+    else if (a == "--map-size") f.map_gib = ParseNumberFlag(a, value, 1, 1 << 20);
+    else Die("unknown flag " + a + " (see --help)", 2);
+  }
+  return f;
+}
+
+// RaiseListenBacklog re-listens on the bound socket with a deep queue:
+// Debian's cpp-httplib compiles its backlog as 5, which drops connections
+// under load. listen() on a listening socket only updates the backlog.
+void RaiseListenBacklog(int port) {
+  for (int fd = 0; fd < 4096; fd++) {
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = addr.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port)
+          : addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port) : -1;
+    if (p == port) listen(fd, 4096);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags = ParseFlags(argc, argv);
+
+  // Signals are taken by a dedicated thread (sigwait), so block them in
+  // every thread before any is created.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (mkdir(flags.data.c_str(), 0700) != 0 && errno != EEXIST) {
+    // Create parents as tools/run's default ./var/ledger needs.
+    std::string partial;
+    for (size_t i = 0; i <= flags.data.size(); i++) {
+      if (i == flags.data.size() || flags.data[i] == '/') {
+        if (!partial.empty()) mkdir(partial.c_str(), 0700);
+      }
+      if (i < flags.data.size()) partial.push_back(flags.data[i]);
+    }
+  }
+  bool created = false;
+  std::string key_path = flags.data + "/log.key";
+  // Without --origin, an existing key keeps its name and a new one gets the default.
+  std::string origin = flags.origin;
+  if (origin.empty() && access(key_path.c_str(), F_OK) != 0) origin = "localhost/access-ledger";
+  auto signer = ledger::LoadOrCreateNoteKey(key_path, origin, &created);
+  if (!signer.ok()) Die(signer.status().message());
+  std::string vkey = (*signer)->verifier().VerifierKeyString();
+  if (auto s = ledger::WriteFileAtomic(flags.data + "/log.vkey", vkey + "\n", 0644); !s.ok()) Die(s.message());
+
+  ledger::StoreOptions store_options;
+  store_options.dir = flags.data + "/lmdb";
+  store_options.map_size = flags.map_gib << 30;
+  auto store = ledger::Store::Open(store_options);
+  if (!store.ok()) Die("cannot open the store: " + store.status().ToString());
+
+  ledger::SequencerOptions seq_options;
+  seq_options.max_batch_entries = flags.batch_max;
+  seq_options.max_wait = std::chrono::microseconds(flags.batch_wait_us);
+  ledger::Sequencer sequencer(store->get(), signer->get(), seq_options);
+  if (auto s = sequencer.Start(); !s.ok()) Die("refusing to start: " + s.ToString());
+
+  ledgerd::Metrics metrics;
+  ledgerd::ApiOptions api_options;
+  api_options.max_body_bytes = flags.max_body;
+  api_options.max_entries_per_request = flags.max_entries;
+  ledgerd::Api api(store->get(), &sequencer, &metrics, api_options);
+
+  httplib::Server server;
+  int threads = flags.threads;
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  server.set_tcp_nodelay(true);  // Nagle + delayed ACK cost ~40 ms per request otherwise
+  server.set_keep_alive_max_count(100000);
+  server.set_keep_alive_timeout(30);
+  server.set_read_timeout(10, 0);
+  server.set_write_timeout(10, 0);
+  server.set_payload_max_length(flags.max_body);
+  api.Register(server);
+
+  int port = flags.port;
+  if (port == 0) {
+    port = server.bind_to_any_port(flags.host);
+    if (port < 0) Die("cannot listen on " + flags.host);
+  } else if (!server.bind_to_port(flags.host, port)) {
+    Die("cannot listen on " + flags.host + ":" + std::to_string(port) + ": " + std::strerror(errno));
+  }
+  RaiseListenBacklog(port);
+
+  std::cout << "ledgerd: log origin   " << (*signer)->name() << "\n"
+            << "ledgerd: verifier key " << vkey << "\n"
+            << "ledgerd: " << (created ? "created" : "loaded") << " key " << key_path << "; verifier key also in "
+            << flags.data << "/log.vkey\n"
+            << "ledgerd: tree size    " << (*store)->size() << "\n"
+            << "ledgerd: listening on http://" << flags.host << ":" << port << std::endl;
+  if (!flags.port_file.empty()) {
+    if (auto s = ledger::WriteFileAtomic(flags.port_file, std::to_string(port) + "\n", 0644); !s.ok()) Die(s.message());
+  }
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    std::cout << "ledgerd: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", shutting down" << std::endl;
+    server.stop();
+  });
+
+  bool ok = server.listen_after_bind();
+  // The server returns once stopped and its workers (and so every waiting
+  // append) are done; then drain the sequencer and close LMDB.
+  sequencer.Stop();
+  if (!ok && server.is_running()) std::cerr << "ledgerd: server stopped unexpectedly\n";
+  if (signal_thread.joinable()) {
+    // If the server stopped on its own, wake the signal thread.
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+    signal_thread.join();
+  }
+  std::cout << "ledgerd: stopped at tree size " << (*store)->size() << std::endl;
+  return 0;
+}
