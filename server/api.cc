@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ledger/merkle.h"
+#include "ledger/record.h"
 #include "ledger/tiles.h"
 #include "ledger/tlog_proof.h"
 
@@ -36,6 +37,7 @@ const char* DefaultReason(int status) {
     case 414: return "request URI too long";
     case 415: return "unsupported media type";
     case 500: return "internal error";
+    case 422: return "unprocessable entity";
     case 503: return "service unavailable";
     default: return "error";
   }
@@ -220,25 +222,42 @@ void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
   if (arr.size() > options_.max_entries_per_request)
     return SendError(res, 400, "at most " + std::to_string(options_.max_entries_per_request) + " entries per request");
   std::vector<ledger::Bytes> entries;
+  std::vector<std::shared_ptr<const void>> parsed;
   entries.reserve(arr.size());
+  parsed.reserve(arr.size());
+  // Parsing and signature checks run here, on the worker threads, in
+  // parallel; the sequencer only checks them against the log's state.
   for (size_t i = 0; i < arr.size(); i++) {
-    if (!arr[i].is_string()) return SendError(res, 400, "entries[" + std::to_string(i) + "] must be a base64 string");
+    std::string where = "entries[" + std::to_string(i) + "]: ";
+    if (!arr[i].is_string()) return SendError(res, 400, where + "must be a base64 string");
     auto raw = ledger::Base64Decode(arr[i].get_ref<const std::string&>());
-    if (!raw.ok()) return SendError(res, 400, "entries[" + std::to_string(i) + "]: " + raw.status().message());
-    if (raw->empty()) return SendError(res, 400, "entries[" + std::to_string(i) + "] is empty");
-    if (raw->size() > ledger::kMaxEntrySize)
-      return SendError(res, 413, "entries[" + std::to_string(i) + "] exceeds 65535 bytes");
+    if (!raw.ok()) return SendError(res, 400, where + raw.status().message());
+    if (raw->empty()) return SendError(res, 400, where + "is empty");
+    if (raw->size() > ledger::kMaxEntrySize) return SendError(res, 413, where + "exceeds 65535 bytes");
+    if (!options_.opaque_entries) {
+      auto entry = ledger::ParseEntry(*raw);
+      if (!entry.ok()) return SendError(res, HttpStatus(entry.status()), where + entry.status().message());
+      parsed.push_back(std::make_shared<const ledger::ParsedEntry>(std::move(*entry)));
+    }
     entries.push_back(std::move(*raw));
   }
-  auto result = sequencer_->Append(std::move(entries));
+  size_t count = entries.size();
+  auto result = sequencer_->Append(std::move(entries), std::move(parsed));
   if (!result.ok()) return SendStatus(res, result.status());
   // Receipts: inclusion proofs against the checkpoint that covers them.
   auto reader = store_->Read();
   if (!reader.ok()) return SendStatus(res, reader.status());
   json receipts = json::array();
+  size_t refused = 0;
+  int first_refusal = 0;
   for (size_t i = 0; i < result->entries.size(); i++) {
     const auto& e = result->entries[i];
-    if (!e.status.ok()) return SendError(res, HttpStatus(e.status), "entries[" + std::to_string(i) + "]: " + e.status.message());
+    if (!e.status.ok()) {
+      refused++;
+      if (!first_refusal) first_refusal = HttpStatus(e.status);
+      receipts.push_back(json{{"error", e.status.message()}, {"status", HttpStatus(e.status)}});
+      continue;
+    }
     auto proof = ledger::InclusionProof(e.index, result->tree_size, **reader);
     if (!proof.ok()) return SendStatus(res, proof.status());
     json r{{"index", e.index}, {"leaf_hash", B64(e.leaf_hash)}, {"inclusion", HashesJson(*proof)}};
@@ -246,7 +265,12 @@ void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
     if (want_tlog_proof) r["tlog_proof"] = ledger::FormatTlogProof({{}, e.index, *proof, result->checkpoint});
     receipts.push_back(std::move(r));
   }
-  SendJson(res, 200, json{{"checkpoint", result->checkpoint}, {"receipts", std::move(receipts)}});
+  if (count == 1 && refused == 1) return SendError(res, first_refusal, receipts[0]["error"].get<std::string>());
+  json out{{"checkpoint", result->checkpoint}, {"receipts", std::move(receipts)}};
+  if (refused) out["refused"] = refused;
+  // 207: some entries were logged and some refused; all refused: the first
+  // refusal's status.
+  SendJson(res, refused == 0 ? 200 : refused == count ? first_refusal : 207, out);
 }
 
 void Api::GetEntry(const httplib::Request& req, httplib::Response& res) {
@@ -323,7 +347,11 @@ void Api::GetTlogProof(const httplib::Request& req, httplib::Response& res) {
   auto proof = ledger::InclusionProof(*index, r.size(), r);
   if (!proof.ok()) return SendStatus(res, proof.status());
   res.set_header("Cache-Control", "no-store");
-  res.set_content(ledger::FormatTlogProof({{}, *index, *proof, r.checkpoint()}), "text/plain; charset=utf-8");
+  auto entry = r.GetEntry(*index);
+  if (!entry.ok()) return SendStatus(res, entry.status());
+  // The entry rides in "extra" so the receipt is self-contained for a gate.
+  res.set_content(ledger::FormatTlogProof({ledger::Bytes(*entry), *index, *proof, r.checkpoint()}),
+                  "text/plain; charset=utf-8");
 }
 
 void Api::GetHealth(const httplib::Request&, httplib::Response& res) {

@@ -20,6 +20,9 @@ namespace ledgerd {
 struct ApiOptions {
   size_t max_entries_per_request = 1000;
   size_t max_body_bytes = 64u << 20;
+  // ledger: entries must be signed envelopes (SPEC.md §8) checked against the
+  // log's rules. opaque: any bytes, a plain C2SP transparency log.
+  bool opaque_entries = false;
 };
 
 class Api {

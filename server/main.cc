@@ -10,11 +10,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 #include <string>
 #include <thread>
 
 #include "api.h"
+#include "ledger/ledger_hook.h"
+#include "setup.h"
 #include "ledger/files.h"
 #include "ledger/sequencer.h"
 #include "ledger/store.h"
@@ -38,6 +41,15 @@ Options:
   --max-body BYTES      max request body                       [67108864]
   --max-entries N       max entries per POST /v1/entries       [1000]
   --map-size GIB        LMDB map size in GiB                    [64]
+  --entries MODE        ledger: entries are signed access-ledger envelopes
+                        checked against the log's rules (SPEC.md §8-§10);
+                        opaque: any bytes (a plain C2SP transparency log) [opaque]
+  --holders FILE        holders file (SPEC.md §11): holder entries are
+                        appended for new or changed holders on start
+  --max-skew SECONDS    allowed distance of an access's time from the log's
+                        clock                                   [300]
+  --demo                ledger mode with a demo holder, accessor, policy and
+                        accesses (keys in DIR/demo); what tools/run starts
   --help                show this help
 
 On first start ledgerd creates DIR/log.key (mode 0600) and writes the
@@ -56,6 +68,10 @@ struct Flags {
   size_t max_body = 64u << 20;
   size_t max_entries = 1000;
   uint64_t map_gib = 64;
+  bool opaque = true;
+  std::string holders;
+  int64_t max_skew = 300;
+  bool demo = false;
 };
 
 [[noreturn]] void Die(const std::string& msg, int code = 1) {
@@ -77,6 +93,11 @@ Flags ParseFlags(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       std::exit(0);
+    }
+    if (a == "--demo") {
+      f.demo = true;
+      f.opaque = false;
+      continue;
     }
     std::string value;
     auto eq = a.find('=');
@@ -104,8 +125,15 @@ Flags ParseFlags(int argc, char** argv) {
     else if (a == "--max-body") f.max_body = ParseNumberFlag(a, value, 1024, uint64_t{1} << 32);
     else if (a == "--max-entries") f.max_entries = ParseNumberFlag(a, value, 1, 100000);
     else if (a == "--map-size") f.map_gib = ParseNumberFlag(a, value, 1, 1 << 20);
+    else if (a == "--entries") {
+      if (value != "ledger" && value != "opaque") Die("--entries must be \"ledger\" or \"opaque\"", 2);
+      f.opaque = value == "opaque";
+    } else if (a == "--holders") f.holders = value;
+    else if (a == "--max-skew") f.max_skew = static_cast<int64_t>(ParseNumberFlag(a, value, 0, 86400 * 365));
     else Die("unknown flag " + a + " (see --help)", 2);
   }
+  if (f.demo && f.opaque) Die("--demo needs --entries ledger", 2);
+  if (!f.holders.empty() && f.opaque) Die("--holders needs --entries ledger", 2);
   return f;
 }
 
@@ -169,13 +197,32 @@ int main(int argc, char** argv) {
   ledger::SequencerOptions seq_options;
   seq_options.max_batch_entries = flags.batch_max;
   seq_options.max_wait = std::chrono::microseconds(flags.batch_wait_us);
-  ledger::Sequencer sequencer(store->get(), signer->get(), seq_options);
+  std::unique_ptr<ledger::RulesHook> hook;
+  if (!flags.opaque) {
+    ledger::RulesOptions rules;
+    rules.log_public_key = ledger::Bytes((*signer)->verifier().public_key());
+    rules.max_clock_skew = flags.max_skew;
+    hook = std::make_unique<ledger::RulesHook>(ledger::LedgerRules(rules),
+                                               [] { return static_cast<int64_t>(time(nullptr)); });
+  }
+  ledger::Sequencer sequencer(store->get(), signer->get(), seq_options, hook.get());
   if (auto s = sequencer.Start(); !s.ok()) Die("refusing to start: " + s.ToString());
+  std::string holders_file = flags.holders;
+  if (flags.demo && holders_file.empty()) {
+    auto demo = ledgerd::PrepareDemo(flags.data);
+    if (!demo.ok()) Die("demo set-up failed: " + demo.status().ToString());
+    holders_file = *demo;
+  }
+  if (!holders_file.empty()) {
+    if (auto s = ledgerd::SyncHolders(holders_file, **store, sequencer, **signer); !s.ok())
+      Die("holders: " + s.ToString());
+  }
 
   ledgerd::Metrics metrics;
   ledgerd::ApiOptions api_options;
   api_options.max_body_bytes = flags.max_body;
   api_options.max_entries_per_request = flags.max_entries;
+  api_options.opaque_entries = flags.opaque;
   ledgerd::Api api(store->get(), &sequencer, &metrics, api_options);
 
   httplib::Server server;
@@ -202,10 +249,17 @@ int main(int argc, char** argv) {
             << "ledgerd: verifier key " << vkey << "\n"
             << "ledgerd: " << (created ? "created" : "loaded") << " key " << key_path << "; verifier key also in "
             << flags.data << "/log.vkey\n"
+            << "ledgerd: entries      " << (flags.opaque ? "opaque bytes" : "signed access-ledger envelopes") << "\n"
             << "ledgerd: tree size    " << (*store)->size() << "\n"
             << "ledgerd: listening on http://" << flags.host << ":" << port << std::endl;
   if (!flags.port_file.empty()) {
     if (auto s = ledger::WriteFileAtomic(flags.port_file, std::to_string(port) + "\n", 0644); !s.ok()) Die(s.message());
+  }
+
+  if (flags.demo) {
+    std::string base = "http://" + flags.host + ":" + std::to_string(port);
+    if (auto s = ledgerd::PopulateDemo(flags.data, **store, sequencer, base, vkey); !s.ok())
+      Die("demo: " + s.ToString());
   }
 
   std::thread signal_thread([&] {

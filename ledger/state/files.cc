@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <nlohmann/json.hpp>
 #include <cstdio>
 #include <cstring>
 
@@ -127,6 +128,61 @@ StatusOr<std::unique_ptr<NoteSigner>> LoadOrCreateNoteKey(const std::string& pat
   LEDGER_RETURN_IF_ERROR(s);
   *created = true;
   return signer;
+}
+
+Status WriteKeyFile(const std::string& path, const std::string& type, ByteView seed, ByteView public_key) {
+  if (access(path.c_str(), F_OK) == 0) return Status::AlreadyExists(path + " already exists; not overwriting a key");
+  std::string text = "{\"type\":\"" + type + "\",\"seed\":\"" + Base64UrlEncode(seed) + "\",\"public_key\":\"" +
+                     Base64UrlEncode(public_key) + "\"}\n";
+  Status s = WriteFileAtomic(path, text, 0600);
+  sodium_memzero(text.data(), text.size());
+  return s;
+}
+
+namespace {
+
+// ReadKeyFile returns the seed and public key of a key file of |type|.
+Status ReadKeyFile(const std::string& path, const char* type, Bytes* seed, Bytes* public_key) {
+  LEDGER_ASSIGN_OR_RETURN(std::string text, ReadSecretFile(path));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  sodium_memzero(text.data(), text.size());
+  auto bad = [&](const std::string& why) { return Status::InvalidArgument("key file " + path + ": " + why); };
+  if (!j.is_object() || !j.contains("type") || !j.contains("seed") || !j.contains("public_key") || !j["type"].is_string() ||
+      !j["seed"].is_string() || !j["public_key"].is_string())
+    return bad("not a key file (want {\"type\", \"seed\", \"public_key\"})");
+  if (j["type"].get<std::string>() != type) return bad(std::string("is not an ") + type + " key");
+  auto s = Base64UrlDecode(j["seed"].get_ref<const std::string&>());
+  auto p = Base64UrlDecode(j["public_key"].get_ref<const std::string&>());
+  std::string& seed_text = j["seed"].get_ref<std::string&>();
+  sodium_memzero(seed_text.data(), seed_text.size());
+  if (!s.ok() || s->size() != 32 || !p.ok() || p->size() != 32) return bad("seed and public_key must be base64url 32 bytes");
+  *seed = std::move(*s);
+  *public_key = std::move(*p);
+  return Status::OK();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Ed25519Signer>> LoadSigningKeyFile(const std::string& path) {
+  Bytes seed, pub;
+  LEDGER_RETURN_IF_ERROR(ReadKeyFile(path, "ed25519", &seed, &pub));
+  auto signer = Ed25519Signer::FromSeed(seed);
+  sodium_memzero(seed.data(), seed.size());
+  if (!signer.ok()) return signer.status();
+  if ((*signer)->public_key() != ByteView(pub))
+    return Status::InvalidArgument("key file " + path + ": public_key does not match the seed");
+  return std::move(*signer);
+}
+
+StatusOr<std::unique_ptr<VrfSecretKey>> LoadVrfKeyFile(const std::string& path) {
+  Bytes seed, pub;
+  LEDGER_RETURN_IF_ERROR(ReadKeyFile(path, "ecvrf", &seed, &pub));
+  auto key = VrfSecretKey::FromSeed(seed);
+  sodium_memzero(seed.data(), seed.size());
+  if (!key.ok()) return key.status();
+  if ((*key)->public_key() != ByteView(pub))
+    return Status::InvalidArgument("key file " + path + ": public_key does not match the seed");
+  return std::move(*key);
 }
 
 }  // namespace ledger

@@ -64,10 +64,14 @@ std::string Sequencer::latest_checkpoint() const {
   return checkpoint_;
 }
 
-StatusOr<SequencerResult> Sequencer::Append(std::vector<Bytes> entries) {
+StatusOr<SequencerResult> Sequencer::Append(std::vector<Bytes> entries,
+                                            std::vector<std::shared_ptr<const void>> contexts) {
   if (entries.empty()) return Status::InvalidArgument("no entries");
+  if (!contexts.empty() && contexts.size() != entries.size())
+    return Status::InvalidArgument("contexts must be empty or one per entry");
   auto req = std::make_unique<Request>();
   req->entries = std::move(entries);
+  req->contexts = std::move(contexts);
   auto fut = req->done.get_future();
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -131,35 +135,64 @@ void Sequencer::ProcessBatch(std::vector<std::unique_ptr<Request>>& batch) {
   std::vector<SequencerResult> results(batch.size());
   uint64_t appended = 0, duplicates = 0, refused = 0, entries = 0;
   for (size_t r = 0; r < batch.size(); r++) {
-    for (const Bytes& entry : batch[r]->entries) {
+    const Request& req = *batch[r];
+    for (size_t e = 0; e < req.entries.size(); e++) {
+      const Bytes& entry = req.entries[e];
+      const void* context = req.contexts.empty() ? nullptr : req.contexts[e].get();
       entries++;
       SequencedEntry out;
-      if (hook_) out.status = hook_->Check(w, entry);
-      if (out.status.ok()) {
-        auto leaf = w.Append(entry);
-        if (!leaf.ok()) {
-          // A malformed entry is refused alone; a storage failure fails all.
-          if (leaf.status().IsInvalidArgument()) {
-            out.status = leaf.status();
-          } else {
-            return fail_all(leaf.status());
-          }
+      out.leaf_hash = HashLeaf(entry);
+      // Exact bytes already logged: answer with the original, no checks.
+      auto existing = w.FindLeaf(out.leaf_hash);
+      if (existing.ok()) {
+        out.index = *existing;
+        out.duplicate = true;
+        duplicates++;
+        results[r].entries.push_back(std::move(out));
+        continue;
+      }
+      if (!existing.status().IsNotFound()) return fail_all(existing.status());
+      std::optional<uint64_t> repeat_of;
+      if (hook_) {
+        auto check = hook_->Check(w, entry, context);
+        if (!check.ok()) {
+          out.status = check.status();
+          refused++;
+          results[r].entries.push_back(std::move(out));
+          continue;
+        }
+        repeat_of = *check;
+      }
+      if (repeat_of) {
+        // An equivalent earlier entry (e.g. a retried request id): its receipt.
+        auto original = w.GetEntry(*repeat_of);
+        if (!original.ok()) return fail_all(original.status());
+        out.index = *repeat_of;
+        out.leaf_hash = HashLeaf(*original);
+        out.duplicate = true;
+        duplicates++;
+        results[r].entries.push_back(std::move(out));
+        continue;
+      }
+      auto leaf = w.Append(entry);
+      if (!leaf.ok()) {
+        // A malformed entry is refused alone; a storage failure fails all.
+        if (!leaf.status().IsInvalidArgument()) return fail_all(leaf.status());
+        out.status = leaf.status();
+        refused++;
+      } else {
+        out.index = leaf->index;
+        out.duplicate = leaf->duplicate;
+        if (leaf->duplicate) {
+          duplicates++;
         } else {
-          out.index = leaf->index;
-          out.leaf_hash = leaf->leaf_hash;
-          out.duplicate = leaf->duplicate;
-          if (leaf->duplicate) {
-            duplicates++;
-          } else {
-            appended++;
-            if (hook_) {
-              Status s = hook_->Applied(w, entry, *leaf);
-              if (!s.ok()) return fail_all(s);
-            }
+          appended++;
+          if (hook_) {
+            Status s = hook_->Applied(w, entry, context, *leaf);
+            if (!s.ok()) return fail_all(s);
           }
         }
       }
-      if (!out.status.ok()) refused++;
       results[r].entries.push_back(std::move(out));
     }
   }

@@ -251,6 +251,22 @@ class SnapshotReader final : public LogReader {
     return GetValue(txn_.get(), dbis_.state, key);
   }
 
+  Status ForEachState(ByteView prefix, const std::function<void(ByteView, ByteView)>& fn) const override {
+    Cursor cur;
+    int rc = cur.Open(txn_.get(), dbis_.state);
+    if (rc != 0) return LmdbError("opening cursor", rc);
+    MDB_val k = Val(prefix), v;
+    rc = prefix.empty() ? mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST) : mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+      ByteView key = View(k);
+      if (key.substr(0, prefix.size()) != prefix) break;
+      fn(key, View(v));
+      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("reading state", rc);
+    return Status::OK();
+  }
+
  private:
   Txn txn_;
   Dbis dbis_;
@@ -302,7 +318,10 @@ struct WriteBatch::Impl {
     return GetChunk(txn.get(), store->dbis.hashes, group, chunk);
   }
 
+  Status failure;  // the first failure, reported again by Commit
+
   Status Fail(Status s) {
+    if (!failed) failure = s;
     failed = true;
     return s;
   }
@@ -530,6 +549,9 @@ Status WriteBatch::PutState(ByteView key, ByteView value) {
 Status WriteBatch::DeleteState(ByteView key) {
   Impl& b = *impl_;
   if (b.failed || b.finished) return Status::FailedPrecondition("write batch already failed or finished");
+  // Same key rule as PutState/GetState; LMDB would reject an empty or
+  // over-long key with MDB_BAD_VALSIZE, which would fail the whole batch.
+  if (key.empty() || key.size() > 511) return Status::InvalidArgument("state key must be 1..511 bytes");
   MDB_val k = Val(key);
   int rc = mdb_del(b.txn.get(), b.store->dbis.state, &k, nullptr);
   if (rc != 0 && rc != MDB_NOTFOUND) return b.Fail(LmdbError("deleting state", rc));
@@ -569,7 +591,15 @@ Status WriteBatch::Commit() {
   Impl& b = *impl_;
   if (b.finished) return Status::FailedPrecondition("write batch already finished");
   b.finished = true;
-  if (b.failed) return Status::FailedPrecondition("write batch failed earlier; nothing was committed");
+  if (b.failed) {
+    // Keep the code (e.g. ResourceExhausted for a full map) so callers of
+    // Commit see why, as documented.
+    std::string msg = "write batch failed earlier; nothing was committed: " + b.failure.message();
+    return b.failure.code() == Status::Code::kResourceExhausted ? Status::ResourceExhausted(msg)
+         : b.failure.code() == Status::Code::kCorruption       ? Status::Corruption(msg)
+         : b.failure.code() == Status::Code::kIOError          ? Status::IOError(msg)
+                                                               : Status::FailedPrecondition(msg);
+  }
   MDB_txn* txn = b.txn.get();
   MDB_dbi hashes = b.store->dbis.hashes;
   for (auto& [gc, bytes] : b.completed) {

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "ledger/note.h"
+#include "ledger/record.h"
+#include "ledger/vrf.h"
 #include "ledger/status.h"
 
 namespace ledger {
@@ -31,6 +33,17 @@ StatusOr<std::string> ReadSecretFile(const std::string& path);
 // existing key has another name, FailedPrecondition.
 StatusOr<std::unique_ptr<NoteSigner>> LoadOrCreateNoteKey(const std::string& path, const std::string& name,
                                                           bool* created);
+
+// Key files for holders and accessors: one JSON object, mode 0600,
+//   {"type": "ed25519" | "ecvrf", "seed": "<base64url 32 bytes>",
+//    "public_key": "<base64url 32 bytes>"}
+// WriteKeyFile refuses to overwrite an existing file (AlreadyExists).
+Status WriteKeyFile(const std::string& path, const std::string& type, ByteView seed, ByteView public_key);
+// LoadSigningKeyFile loads an "ed25519" key file; LoadVrfKeyFile an "ecvrf"
+// one. PermissionDenied if the file is readable by others, InvalidArgument
+// if malformed or the public key does not match the seed.
+StatusOr<std::unique_ptr<Ed25519Signer>> LoadSigningKeyFile(const std::string& path);
+StatusOr<std::unique_ptr<VrfSecretKey>> LoadVrfKeyFile(const std::string& path);
 
 }  // namespace ledger
 

@@ -16,6 +16,8 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -36,16 +38,19 @@ struct SequencerOptions {
 
 // EntryHook lets a caller validate entries against state derived from the
 // log, at their exact position, and update that state in the same
-// transaction. Called on the sequencer thread only.
+// transaction. Called on the sequencer thread only. |context| is what the
+// submitter passed with the entry (for example its parsed form), or null.
 class EntryHook {
  public:
   virtual ~EntryHook() = default;
-  // Check decides whether |entry| may be appended now. A non-OK status
-  // refuses that entry only (it is reported to its submitter).
-  virtual Status Check(WriteBatch& batch, ByteView entry) = 0;
-  // Applied is called after |entry| was appended at |leaf.index| (not for
-  // duplicates). A non-OK status fails the whole batch.
-  virtual Status Applied(WriteBatch& batch, ByteView entry, const AppendedLeaf& leaf) = 0;
+  // Check decides whether |entry| may be appended now: nullopt to append,
+  // an index to answer it as a repeat of that earlier entry, or a non-OK
+  // status that refuses this entry only (reported to its submitter).
+  // Entries whose exact bytes are already in the log never reach Check.
+  virtual StatusOr<std::optional<uint64_t>> Check(WriteBatch& batch, ByteView entry, const void* context) = 0;
+  // Applied is called after |entry| was appended at |leaf.index|. A non-OK
+  // status fails the whole batch.
+  virtual Status Applied(WriteBatch& batch, ByteView entry, const void* context, const AppendedLeaf& leaf) = 0;
 };
 
 struct SequencedEntry {
@@ -96,7 +101,9 @@ class Sequencer {
   // Append submits entries and blocks until they are durable. Unavailable if
   // stopped or the queue is full; IOError/ResourceExhausted if the batch
   // failed to commit (nothing of it was written).
-  StatusOr<SequencerResult> Append(std::vector<Bytes> entries);
+  // |contexts| is empty or holds one pointer per entry, handed to the hook.
+  StatusOr<SequencerResult> Append(std::vector<Bytes> entries,
+                                   std::vector<std::shared_ptr<const void>> contexts = {});
 
   // Stop refuses new submissions, finishes everything queued, and joins
   // the thread. Idempotent.
@@ -109,6 +116,7 @@ class Sequencer {
  private:
   struct Request {
     std::vector<Bytes> entries;
+    std::vector<std::shared_ptr<const void>> contexts;
     std::promise<StatusOr<SequencerResult>> done;
   };
   void Run();

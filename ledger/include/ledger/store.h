@@ -20,6 +20,7 @@
 #define LEDGER_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -58,6 +59,9 @@ class LogReader : public HashReader {
   virtual StatusOr<uint64_t> FindLeaf(const Hash& leaf_hash) const = 0;
   // GetState returns a derived-state value, or nullopt if the key is unset.
   virtual StatusOr<std::optional<Bytes>> GetState(ByteView key) const = 0;
+  // ForEachState calls |fn| for every derived-state key with |prefix|, in
+  // key order.
+  virtual Status ForEachState(ByteView prefix, const std::function<void(ByteView key, ByteView value)>& fn) const = 0;
 };
 
 class WriteBatch;

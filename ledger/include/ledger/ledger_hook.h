@@ -1,0 +1,60 @@
+// RulesHook: plugs LedgerRules into the Sequencer, so every entry is checked
+// against the state derived from the log at its exact position and the
+// state is updated in the same LMDB transaction as the entry.
+// BatchStateStore adapts a WriteBatch, and ReaderStateStore a LogReader
+// (read-only), to the StateStore interface.
+//
+// Thread-safety: RulesHook is called on the sequencer thread only.
+#ifndef LEDGER_LEDGER_HOOK_H_
+#define LEDGER_LEDGER_HOOK_H_
+
+#include <functional>
+
+#include "ledger/rules.h"
+#include "ledger/sequencer.h"
+#include "ledger/store.h"
+
+namespace ledger {
+
+class BatchStateStore : public StateStore {
+ public:
+  explicit BatchStateStore(WriteBatch& batch) : batch_(batch) {}
+  StatusOr<std::optional<Bytes>> Get(ByteView key) override { return batch_.GetState(key); }
+  Status Put(ByteView key, ByteView value) override { return batch_.PutState(key, value); }
+
+ private:
+  WriteBatch& batch_;
+};
+
+// ReaderStateStore reads the committed state of a snapshot; Put fails.
+class ReaderStateStore : public StateStore {
+ public:
+  explicit ReaderStateStore(const LogReader& reader) : reader_(reader) {}
+  StatusOr<std::optional<Bytes>> Get(ByteView key) override { return reader_.GetState(key); }
+  Status Put(ByteView, ByteView) override { return Status::FailedPrecondition("read-only state"); }
+
+ private:
+  const LogReader& reader_;
+};
+
+class RulesHook : public EntryHook {
+ public:
+  // |clock| returns the log's time in Unix seconds.
+  RulesHook(LedgerRules rules, std::function<int64_t()> clock) : rules_(std::move(rules)), clock_(std::move(clock)) {}
+
+  // Check parses the entry unless |context| is its ParsedEntry already.
+  StatusOr<std::optional<uint64_t>> Check(WriteBatch& batch, ByteView entry, const void* context) override;
+  Status Applied(WriteBatch& batch, ByteView entry, const void* context, const AppendedLeaf& leaf) override;
+
+  const LedgerRules& rules() const { return rules_; }
+
+ private:
+  LedgerRules rules_;
+  std::function<int64_t()> clock_;
+  // The entry parsed by the last Check, when no context was given.
+  std::optional<ParsedEntry> last_parsed_;
+};
+
+}  // namespace ledger
+
+#endif  // LEDGER_LEDGER_HOOK_H_

@@ -1,0 +1,108 @@
+// LedgerRules: the state machine of the access ledger. Given the state
+// derived from the log so far, it decides whether an entry may be appended
+// next (Check) and how it changes the state (Apply). Pure: the state lives
+// behind StateStore, which the server backs with LMDB (same transaction as
+// the entries) and the verifier with memory, so both derive the same state
+// from the same log by the same code.
+//
+// State keys (values are short text; SPEC.md §10):
+//   h/<holder>                      "<signing key b64url> <vrf key b64url> <index>"
+//   k/<holder>/<accessor>/<key>     "A <index>" authorised | "R <index>" revoked
+//   p/<holder>/<accessor>           policy in force: "<version> <index>\n<PURPOSE> <CAT>,<CAT>\n..."
+//   r/<accessor>/<request id>       "<index> <hex SHA-256 of the payload>"
+//
+// Refusals name the rule at the start of the message ("undisclosed use: …",
+// "unauthorised key: …", …) and carry the status code the HTTP API maps:
+// PermissionDenied (403) for authorisation and disclosed-use rules,
+// AlreadyExists (409) for a reused request id, FailedPrecondition (409) for a
+// policy version that does not increase or a revoked key re-authorised,
+// InvalidArgument (400) for a time outside the allowed skew.
+//
+// Thread-safety: LedgerRules is immutable; a StateStore is used by one
+// thread at a time.
+#ifndef LEDGER_RULES_H_
+#define LEDGER_RULES_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "ledger/bytes.h"
+#include "ledger/record.h"
+#include "ledger/status.h"
+
+namespace ledger {
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+  virtual StatusOr<std::optional<Bytes>> Get(ByteView key) = 0;
+  virtual Status Put(ByteView key, ByteView value) = 0;
+};
+
+// MemoryStateStore keeps the state in a sorted map (verifier, tests).
+class MemoryStateStore : public StateStore {
+ public:
+  StatusOr<std::optional<Bytes>> Get(ByteView key) override;
+  Status Put(ByteView key, ByteView value) override;
+  const std::map<Bytes, Bytes, std::less<>>& data() const { return data_; }
+
+ private:
+  std::map<Bytes, Bytes, std::less<>> data_;
+};
+
+struct RulesOptions {
+  Bytes log_public_key;            // signs holder entries
+  int64_t max_clock_skew = 300;    // seconds between an access's time and the log's clock
+  bool check_clock = true;         // false when replaying history
+};
+
+// PolicyInForce is a decoded p/ value.
+struct PolicyInForce {
+  uint64_t version = 0;
+  uint64_t index = 0;  // leaf index of the policy entry
+  std::map<std::string, std::set<std::string>> purposes;
+};
+
+// HolderInState is a decoded h/ value.
+struct HolderInState {
+  Bytes signing_key;
+  Bytes vrf_key;
+  uint64_t index = 0;
+};
+
+class LedgerRules {
+ public:
+  explicit LedgerRules(RulesOptions options) : options_(std::move(options)) {}
+
+  // Check decides whether |entry| may be appended now. Returns nullopt to
+  // append it, or the index of an earlier access with the same accessor,
+  // request id and payload (an idempotent retry). |now| is the log's clock
+  // (Unix seconds). Errors as in the file comment.
+  StatusOr<std::optional<uint64_t>> Check(StateStore& state, const ParsedEntry& entry, int64_t now) const;
+
+  // Apply records the effect of |entry|, appended at |index|.
+  Status Apply(StateStore& state, const ParsedEntry& entry, uint64_t index) const;
+
+  // Lookups for callers (server, verifier, gate).
+  static StatusOr<std::optional<HolderInState>> GetHolder(StateStore& state, const std::string& holder);
+  static StatusOr<std::optional<PolicyInForce>> GetPolicy(StateStore& state, const std::string& holder,
+                                                          const std::string& accessor);
+  // KeyStatus returns 'A' (authorised), 'R' (revoked) or 0 (never seen).
+  static StatusOr<char> KeyStatus(StateStore& state, const std::string& holder, const std::string& accessor,
+                                  ByteView key);
+
+  // CheckDisclosed returns OK if |policy| covers |purpose| and every
+  // category; PermissionDenied "undisclosed use: …" otherwise.
+  static Status CheckDisclosed(const PolicyInForce& policy, const AccessRecord& access);
+
+  const RulesOptions& options() const { return options_; }
+
+ private:
+  RulesOptions options_;
+};
+
+}  // namespace ledger
+
+#endif  // LEDGER_RULES_H_

@@ -1,0 +1,223 @@
+#include "ledger/rules.h"
+
+#include <sstream>
+
+namespace ledger {
+namespace {
+
+std::string HolderKey(const std::string& h) { return "h/" + h; }
+std::string KeyKey(const std::string& h, const std::string& a, ByteView key) {
+  return "k/" + h + "/" + a + "/" + Base64UrlEncode(key);
+}
+std::string PolicyKey(const std::string& h, const std::string& a) { return "p/" + h + "/" + a; }
+std::string RequestKey(const std::string& a, const std::string& id) { return "r/" + a + "/" + id; }
+
+Status Corrupt(const std::string& key) { return Status::Corruption("derived state value for " + key + " is malformed"); }
+
+std::string EncodePolicyInForce(const PolicyRecord& p, uint64_t index) {
+  std::string out = std::to_string(p.version) + " " + std::to_string(index) + "\n";
+  for (const auto& purpose : p.purposes) {
+    out += purpose.purpose + " ";
+    bool first = true;
+    for (const auto& c : purpose.categories) {
+      if (!first) out += ",";
+      out += c;
+      first = false;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+StatusOr<PolicyInForce> DecodePolicyInForce(const std::string& key, const Bytes& v) {
+  PolicyInForce p;
+  std::istringstream in(v);
+  std::string line;
+  if (!std::getline(in, line)) return Corrupt(key);
+  auto sp = line.find(' ');
+  if (sp == std::string::npos) return Corrupt(key);
+  auto version = ParseUint64(line.substr(0, sp));
+  auto index = ParseUint64(line.substr(sp + 1));
+  if (!version.ok() || !index.ok()) return Corrupt(key);
+  p.version = *version;
+  p.index = *index;
+  while (std::getline(in, line)) {
+    sp = line.find(' ');
+    if (sp == std::string::npos) return Corrupt(key);
+    std::set<std::string> cats;
+    std::string rest = line.substr(sp + 1);
+    size_t start = 0;
+    while (start <= rest.size()) {
+      size_t comma = rest.find(',', start);
+      if (comma == std::string::npos) comma = rest.size();
+      cats.insert(rest.substr(start, comma - start));
+      start = comma + 1;
+    }
+    p.purposes[line.substr(0, sp)] = std::move(cats);
+  }
+  return p;
+}
+
+// SignerIsAuthorised checks that the envelope's key may act for
+// (holder, accessor).
+Status SignerIsAuthorised(StateStore& state, const std::string& holder, const std::string& accessor, ByteView key) {
+  LEDGER_ASSIGN_OR_RETURN(char status, LedgerRules::KeyStatus(state, holder, accessor, key));
+  if (status == 'A') return Status::OK();
+  if (status == 'R')
+    return Status::PermissionDenied("revoked key: the signing key of accessor " + accessor + " was revoked by holder " + holder);
+  return Status::PermissionDenied("unauthorised key: the signing key is not authorised by holder " + holder +
+                                  " for accessor " + accessor);
+}
+
+}  // namespace
+
+StatusOr<std::optional<Bytes>> MemoryStateStore::Get(ByteView key) {
+  auto it = data_.find(key);
+  if (it == data_.end()) return std::optional<Bytes>();
+  return std::optional<Bytes>(it->second);
+}
+
+Status MemoryStateStore::Put(ByteView key, ByteView value) {
+  data_[Bytes(key)] = Bytes(value);
+  return Status::OK();
+}
+
+StatusOr<std::optional<HolderInState>> LedgerRules::GetHolder(StateStore& state, const std::string& holder) {
+  std::string key = HolderKey(holder);
+  LEDGER_ASSIGN_OR_RETURN(auto v, state.Get(key));
+  if (!v) return std::optional<HolderInState>();
+  std::istringstream in(*v);
+  std::string sk, vk, idx;
+  if (!(in >> sk >> vk >> idx)) return Corrupt(key);
+  auto s = Base64UrlDecode(sk);
+  auto r = Base64UrlDecode(vk);
+  auto i = ParseUint64(idx);
+  if (!s.ok() || !r.ok() || !i.ok()) return Corrupt(key);
+  return std::optional<HolderInState>(HolderInState{*s, *r, *i});
+}
+
+StatusOr<std::optional<PolicyInForce>> LedgerRules::GetPolicy(StateStore& state, const std::string& holder,
+                                                               const std::string& accessor) {
+  std::string key = PolicyKey(holder, accessor);
+  LEDGER_ASSIGN_OR_RETURN(auto v, state.Get(key));
+  if (!v) return std::optional<PolicyInForce>();
+  LEDGER_ASSIGN_OR_RETURN(PolicyInForce p, DecodePolicyInForce(key, *v));
+  return std::optional<PolicyInForce>(std::move(p));
+}
+
+StatusOr<char> LedgerRules::KeyStatus(StateStore& state, const std::string& holder, const std::string& accessor,
+                                      ByteView key) {
+  std::string k = KeyKey(holder, accessor, key);
+  LEDGER_ASSIGN_OR_RETURN(auto v, state.Get(k));
+  if (!v) return char{0};
+  if (v->empty() || ((*v)[0] != 'A' && (*v)[0] != 'R')) return Corrupt(k);
+  return (*v)[0];
+}
+
+Status LedgerRules::CheckDisclosed(const PolicyInForce& policy, const AccessRecord& access) {
+  auto it = policy.purposes.find(access.purpose);
+  if (it == policy.purposes.end())
+    return Status::PermissionDenied("undisclosed use: purpose " + access.purpose + " is not disclosed in policy v" +
+                                    std::to_string(policy.version) + " of " + access.accessor + " for " + access.holder);
+  for (const auto& c : access.categories)
+    if (!it->second.count(c))
+      return Status::PermissionDenied("undisclosed use: category " + c + " is not disclosed for purpose " + access.purpose +
+                                      " in policy v" + std::to_string(policy.version) + " of " + access.accessor +
+                                      " for " + access.holder);
+  return Status::OK();
+}
+
+StatusOr<std::optional<uint64_t>> LedgerRules::Check(StateStore& state, const ParsedEntry& entry, int64_t now) const {
+  const Bytes& signer = entry.envelope.public_key;
+  switch (entry.kind) {
+    case EntryKind::kHolder: {
+      if (signer != options_.log_public_key)
+        return Status::PermissionDenied("unauthorised key: holder entries must be signed by the log key");
+      return std::optional<uint64_t>();
+    }
+    case EntryKind::kAccessor: {
+      const AccessorRecord& r = entry.accessor();
+      LEDGER_ASSIGN_OR_RETURN(auto holder, GetHolder(state, r.holder));
+      if (!holder) return Status::PermissionDenied("unknown holder: " + r.holder + " is not registered in the log");
+      if (signer != holder->signing_key)
+        return Status::PermissionDenied("unauthorised key: accessor entries must be signed by holder " + r.holder + "'s key");
+      if (r.action == AccessorRecord::Action::kAuthorize) {
+        for (const Bytes& k : r.keys) {
+          LEDGER_ASSIGN_OR_RETURN(char st, KeyStatus(state, r.holder, r.accessor, k));
+          if (st == 'R')
+            return Status::FailedPrecondition("revoked key: key " + Base64UrlEncode(k) + " was revoked and cannot be authorised again");
+        }
+      }
+      return std::optional<uint64_t>();
+    }
+    case EntryKind::kPolicy: {
+      const PolicyRecord& r = entry.policy();
+      LEDGER_ASSIGN_OR_RETURN(auto holder, GetHolder(state, r.holder));
+      if (!holder) return Status::PermissionDenied("unknown holder: " + r.holder + " is not registered in the log");
+      LEDGER_RETURN_IF_ERROR(SignerIsAuthorised(state, r.holder, r.accessor, signer));
+      LEDGER_ASSIGN_OR_RETURN(auto current, GetPolicy(state, r.holder, r.accessor));
+      if (current && r.version <= current->version)
+        return Status::FailedPrecondition("policy version: version " + std::to_string(r.version) +
+                                          " does not increase on the policy in force (v" + std::to_string(current->version) + ")");
+      return std::optional<uint64_t>();
+    }
+    case EntryKind::kAccess: {
+      const AccessRecord& r = entry.access();
+      // An idempotent retry is answered before anything else is rechecked:
+      // the original was valid when it was sequenced.
+      std::string rk = RequestKey(r.accessor, r.request_id);
+      LEDGER_ASSIGN_OR_RETURN(auto seen, state.Get(rk));
+      if (seen) {
+        auto sp = seen->find(' ');
+        auto index = ParseUint64(seen->substr(0, sp));
+        if (sp == std::string::npos || !index.ok()) return Corrupt(rk);
+        if (seen->substr(sp + 1) == HexEncode(HashView(Sha256(entry.envelope.payload)))) return std::optional<uint64_t>(*index);
+        return Status::AlreadyExists("request id reused: accessor " + r.accessor + " already logged request id " +
+                                     r.request_id + " with a different payload (entry " + std::to_string(*index) + ")");
+      }
+      LEDGER_ASSIGN_OR_RETURN(auto holder, GetHolder(state, r.holder));
+      if (!holder) return Status::PermissionDenied("unknown holder: " + r.holder + " is not registered in the log");
+      LEDGER_RETURN_IF_ERROR(SignerIsAuthorised(state, r.holder, r.accessor, signer));
+      LEDGER_ASSIGN_OR_RETURN(auto policy, GetPolicy(state, r.holder, r.accessor));
+      if (!policy)
+        return Status::PermissionDenied("undisclosed use: accessor " + r.accessor + " has no policy in force for holder " + r.holder);
+      LEDGER_RETURN_IF_ERROR(CheckDisclosed(*policy, r));
+      if (options_.check_clock) {
+        LEDGER_ASSIGN_OR_RETURN(int64_t t, ParseTime(r.time));
+        if (t > now + options_.max_clock_skew || t < now - options_.max_clock_skew)
+          return Status::InvalidArgument("clock skew: access time " + r.time + " is more than " +
+                                         std::to_string(options_.max_clock_skew) + " s from the log's clock (" +
+                                         FormatTime(now) + ")");
+      }
+      return std::optional<uint64_t>();
+    }
+  }
+  return Status::Internal("unknown entry kind");
+}
+
+Status LedgerRules::Apply(StateStore& state, const ParsedEntry& entry, uint64_t index) const {
+  std::string idx = std::to_string(index);
+  switch (entry.kind) {
+    case EntryKind::kHolder: {
+      const HolderRecord& r = entry.holder();
+      return state.Put(HolderKey(r.holder), Base64UrlEncode(r.signing_key) + " " + Base64UrlEncode(r.vrf_key) + " " + idx);
+    }
+    case EntryKind::kAccessor: {
+      const AccessorRecord& r = entry.accessor();
+      const char* mark = r.action == AccessorRecord::Action::kAuthorize ? "A " : "R ";
+      for (const Bytes& k : r.keys) LEDGER_RETURN_IF_ERROR(state.Put(KeyKey(r.holder, r.accessor, k), mark + idx));
+      return Status::OK();
+    }
+    case EntryKind::kPolicy: {
+      const PolicyRecord& r = entry.policy();
+      return state.Put(PolicyKey(r.holder, r.accessor), EncodePolicyInForce(r, index));
+    }
+    case EntryKind::kAccess: {
+      const AccessRecord& r = entry.access();
+      return state.Put(RequestKey(r.accessor, r.request_id), idx + " " + HexEncode(HashView(Sha256(entry.envelope.payload))));
+    }
+  }
+  return Status::Internal("unknown entry kind");
+}
+
+}  // namespace ledger
