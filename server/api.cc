@@ -1,6 +1,8 @@
 #include "api.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "ledger/merkle.h"
 #include "ledger/record.h"
@@ -85,6 +87,21 @@ ledger::StatusOr<uint64_t> QueryUint(const httplib::Request& req, const char* na
 // RejectUnknownParams keeps typos from being silently ignored.
 bool RejectUnknownParams(const httplib::Request& req, httplib::Response& res,
                          std::initializer_list<const char*> allowed) {
+  // httplib drops a repeated identical "name=value" pair while parsing, so
+  // look for repeated names in the raw query.
+  if (size_t q = req.target.find('?'); q != std::string::npos) {
+    std::set<std::string> names;
+    for (size_t pos = q + 1; pos <= req.target.size();) {
+      size_t amp = std::min(req.target.find('&', pos), req.target.size());
+      std::string pair = req.target.substr(pos, amp - pos);
+      std::string name = httplib::detail::decode_url(pair.substr(0, pair.find('=')), true);
+      if (!pair.empty() && !names.insert(name).second) {
+        SendError(res, 400, "query parameter " + name + " given more than once");
+        return false;
+      }
+      pos = amp + 1;
+    }
+  }
   for (const auto& [k, v] : req.params) {
     bool ok = false;
     for (const char* a : allowed) ok = ok || k == a;
@@ -114,8 +131,12 @@ std::string RouteLabel(const httplib::Request& req) {
 }
 
 bool IsKnownPath(const std::string& p) {
-  return p == "/checkpoint" || p.rfind("/tile/", 0) == 0 || p == "/v1/entries" || p.rfind("/v1/entries/", 0) == 0 ||
-         p.rfind("/v1/proof/", 0) == 0 || p == "/healthz" || p == "/metrics";
+  // Exactly the routed paths: GET /v1/entries/1/2 or /v1/proof/nope is 404.
+  constexpr size_t kEntryPrefix = sizeof("/v1/entries/") - 1;
+  bool entry = p.rfind("/v1/entries/", 0) == 0 && p.size() > kEntryPrefix && p.find('/', kEntryPrefix) == std::string::npos;
+  return p == "/checkpoint" || p.rfind("/tile/", 0) == 0 || p == "/v1/entries" || entry ||
+         p == "/v1/proof/inclusion" || p == "/v1/proof/consistency" || p == "/v1/proof/by-hash" ||
+         p == "/v1/proof/tlog-proof" || p == "/healthz" || p == "/metrics";
 }
 
 }  // namespace
@@ -201,15 +222,16 @@ void Api::GetTile(const httplib::Request& req, httplib::Response& res) {
 }
 
 void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
+  // Content-Type first: httplib parses a form-encoded body into params.
+  std::string ctype = req.get_header_value("Content-Type");
+  if (ctype.substr(0, ctype.find(';')) != "application/json")
+    return SendError(res, 415, "Content-Type must be application/json");
   if (!RejectUnknownParams(req, res, {"proof"})) return;
   bool want_tlog_proof = false;
   if (req.has_param("proof")) {
     if (req.get_param_value("proof") != "tlog") return SendError(res, 400, "query parameter proof must be \"tlog\"");
     want_tlog_proof = true;
   }
-  std::string ctype = req.get_header_value("Content-Type");
-  if (ctype.substr(0, ctype.find(';')) != "application/json")
-    return SendError(res, 415, "Content-Type must be application/json");
   if (req.body.size() > options_.max_body_bytes) return SendError(res, 413, "request body too large");
   json body = json::parse(req.body, nullptr, false);
   if (body.is_discarded()) return SendError(res, 400, "body is not valid JSON");
