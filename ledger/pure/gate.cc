@@ -1,0 +1,110 @@
+#include "ledger/gate.h"
+
+#include <utility>
+
+#include "ledger/merkle.h"
+#include "ledger/tlog_proof.h"
+
+namespace ledger {
+namespace {
+
+GateDecision Refuse(GateDecision d, std::string reason) {
+  d.allowed = false;
+  d.reason = std::move(reason);
+  return d;
+}
+
+std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string JoinSet(const std::set<std::string>& set) {
+  std::string out;
+  for (const auto& s : set) {
+    if (!out.empty()) out += ",";
+    out += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+GateDecision CheckReceipt(std::string_view tlog_proof_text, std::optional<ByteView> entry, const NoteVerifier& log_key,
+                          const GateExpectation& expected) {
+  GateDecision d;
+
+  // 1. The receipt parses.
+  auto proof = ParseTlogProof(tlog_proof_text);
+  if (!proof.ok()) return Refuse(std::move(d), "malformed receipt: " + proof.status().message());
+
+  // 2. The checkpoint is signed by the log key, with the log's origin.
+  auto cp = OpenCheckpoint(proof->checkpoint, log_key);
+  if (!cp.ok()) return Refuse(std::move(d), "bad checkpoint: " + cp.status().message());
+  d.index = proof->index;
+  d.tree_size = cp->size;
+
+  // 3. The entry: the argument, the receipt's extra line, or both (equal).
+  ByteView bytes;
+  if (entry && !proof->extra.empty()) {
+    if (*entry != ByteView(proof->extra))
+      return Refuse(std::move(d), "entry mismatch: the entry given differs from the entry in the receipt");
+    bytes = *entry;
+  } else if (entry) {
+    bytes = *entry;
+  } else if (!proof->extra.empty()) {
+    bytes = proof->extra;
+  } else {
+    return Refuse(std::move(d), "missing entry: the receipt has no extra line and no entry was given");
+  }
+  if (bytes.empty()) return Refuse(std::move(d), "missing entry: the entry given is empty");
+
+  // 4. Inclusion of the entry at the index in the checkpoint's tree.
+  Status inc = VerifyInclusion(HashLeaf(bytes), proof->index, cp->size, proof->inclusion, cp->root);
+  if (!inc.ok())
+    return Refuse(std::move(d), "not included: entry " + std::to_string(proof->index) + " in the tree of size " +
+                                    std::to_string(cp->size) + ": " + inc.message());
+
+  // 5. The entry parses and its signature verifies.
+  auto parsed = ParseEntry(bytes);
+  if (!parsed.ok()) return Refuse(std::move(d), "bad entry: " + parsed.status().message());
+
+  // 6. It is an access.
+  if (parsed->kind != EntryKind::kAccess)
+    return Refuse(std::move(d), std::string("not an access: entry ") + std::to_string(proof->index) + " is a " +
+                                    EntryKindName(parsed->kind) + " entry");
+  d.access = std::move(std::get<AccessRecord>(parsed->record));
+  const AccessRecord& a = *d.access;
+
+  // 7. The access is for what is asked.
+  if (expected.accessor && a.accessor != *expected.accessor)
+    return Refuse(std::move(d), "accessor mismatch: the access is by " + Quoted(a.accessor) + ", not " +
+                                    Quoted(*expected.accessor));
+  if (expected.holder && a.holder != *expected.holder)
+    return Refuse(std::move(d), "holder mismatch: the access is to " + Quoted(a.holder) + "'s data, not " +
+                                    Quoted(*expected.holder) + "'s");
+  if (expected.subject && a.subject != *expected.subject)
+    return Refuse(std::move(d), "subject mismatch: the access is for subject " + Base64UrlEncode(a.subject) +
+                                    ", not " + Base64UrlEncode(*expected.subject));
+  if (expected.purpose && a.purpose != *expected.purpose)
+    return Refuse(std::move(d), "purpose mismatch: the access is for " + a.purpose + ", not " + *expected.purpose);
+
+  // 8. Every requested category was logged.
+  std::set<std::string> missing;
+  for (const auto& c : expected.categories)
+    if (!a.categories.count(c)) missing.insert(c);
+  if (!missing.empty())
+    return Refuse(std::move(d), "category not logged: " + JoinSet(missing) + " (the access logged " +
+                                    JoinSet(a.categories) + ")");
+
+  // 9. The access is recent enough.
+  if (expected.not_before) {
+    auto t = ParseTime(a.time);
+    if (!t.ok()) return Refuse(std::move(d), "bad entry: time: " + t.status().message());
+    if (*t < *expected.not_before)
+      return Refuse(std::move(d), "access too old: logged at " + a.time + ", before " + FormatTime(*expected.not_before));
+  }
+
+  d.allowed = true;
+  d.reason = "allowed";
+  return d;
+}
+
+}  // namespace ledger
