@@ -974,3 +974,52 @@ TEST_CASE("a store of an unknown format is refused", "[store]") {
   CHECK(s.status().code() == Status::Code::kFailedPrecondition);
   CHECK_THAT(s.status().message(), Catch::Contains("format"));
 }
+
+TEST_CASE("the leaf index merges pending leaves and survives reopen at every stage", "[store]") {
+  TempDir tmp;
+  StoreOptions o = Options(tmp.store_dir());
+  o.leaf_index_merge_threshold = 37;  // merge often, at odd sizes
+  std::vector<std::string> entries;
+  std::vector<std::unique_ptr<LogReader>> old_snapshots;
+  for (int round = 0; round < 12; round++) {
+    auto opened = Store::Open(o);
+    INFO("Store::Open: " << opened.status().ToString());
+    REQUIRE(opened.ok());
+    auto& store = *opened;
+    for (int batch = 0; batch < 3; batch++) {
+      auto w = BeginOrDie(*store);
+      int n = 5 + (round * 7 + batch * 3) % 17;
+      for (int i = 0; i < n; i++) {
+        entries.push_back("leaf-index entry " + std::to_string(entries.size()));
+        auto leaf = w->Append(entries.back());
+        REQUIRE(leaf.ok());
+        REQUIRE(leaf->index == entries.size() - 1);
+        REQUIRE_FALSE(leaf->duplicate);
+      }
+      // Within the batch, across pending and merged leaves: exact dedup.
+      auto again = w->Append(entries[entries.size() / 2]);
+      REQUIRE(again.ok());
+      CHECK(again->duplicate);
+      CHECK(again->index == entries.size() / 2);
+      REQUIRE(w->SetCheckpoint("checkpoint at " + std::to_string(entries.size())).ok());
+      REQUIRE(w->Commit().ok());
+      old_snapshots.push_back(ReadOrDie(*store));
+    }
+    // Every leaf is found, whether merged into LMDB or pending in memory,
+    // and old snapshots (taken before later merges) still find theirs.
+    auto r = ReadOrDie(*store);
+    for (size_t i = 0; i < entries.size(); i++) {
+      auto found = r->FindLeaf(HashLeaf(entries[i]));
+      REQUIRE(found.ok());
+      CHECK(*found == i);
+    }
+    for (auto& snap : old_snapshots) {
+      uint64_t last = snap->size() - 1;
+      auto found = snap->FindLeaf(HashLeaf(entries[last]));
+      REQUIRE(found.ok());
+      CHECK(*found == last);
+      CHECK(snap->FindLeaf(HashLeaf("never appended")).status().IsNotFound());
+    }
+    old_snapshots.clear();
+  }
+}

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -19,25 +20,33 @@ bool SodiumReady() {
 // ParseStrictJson parses untrusted JSON without exceptions and rejects
 // duplicate object keys, which different parsers would resolve differently.
 StatusOr<json> ParseStrictJson(ByteView text, const char* what) {
+  // nlohmann::json silently skips a leading UTF-8 byte order mark; RFC 8259
+  // parsers (JSON.parse, Go's encoding/json) refuse it, so such a payload
+  // would be logged yet unreadable to other verifiers.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") return Status::InvalidArgument(std::string(what) + " starts with a byte order mark");
   std::vector<std::set<std::string>> keys;
   bool duplicate = false;
-  int depth = 0;
+  int depth = 0, max_depth = 0;
   json::parser_callback_t cb = [&](int, json::parse_event_t event, json& parsed) {
     switch (event) {
-      case json::parse_event_t::object_start: keys.emplace_back(); depth++; break;
+      case json::parse_event_t::object_start: keys.emplace_back(); max_depth = std::max(max_depth, ++depth); break;
       case json::parse_event_t::object_end: if (!keys.empty()) keys.pop_back(); depth--; break;
-      case json::parse_event_t::array_start: depth++; break;
+      case json::parse_event_t::array_start: max_depth = std::max(max_depth, ++depth); break;
       case json::parse_event_t::array_end: depth--; break;
       case json::parse_event_t::key:
         if (!keys.empty() && !keys.back().insert(parsed.get<std::string>()).second) duplicate = true;
         break;
       default: break;
     }
-    // Deep nesting is never legitimate here; stop the parser early.
-    return depth <= 8;
+    // Keep everything: a callback returning false makes nlohmann silently
+    // drop that value and skip the end events of the containers inside it,
+    // which would unbalance depth and the key sets (deep values vanished
+    // and duplicate keys went unnoticed). Deep nesting is refused below;
+    // the parser is iterative and the input bounded, so this is safe.
+    return true;
   };
   json j = json::parse(text.begin(), text.end(), cb, false);
-  if (j.is_discarded() || depth > 8) return Status::InvalidArgument(std::string(what) + " is not valid JSON (or is nested too deeply)");
+  if (j.is_discarded() || max_depth > 8) return Status::InvalidArgument(std::string(what) + " is not valid JSON (or is nested too deeply)");
   if (duplicate) return Status::InvalidArgument(std::string(what) + " has a duplicate key");
   return j;
 }

@@ -7,8 +7,9 @@
 //   entries   u64be index                 -> entry bytes
 //   hashes    u8 group || u64be chunk      -> up to 16 hashes of tree level
 //                                             4*group: nodes (4g, 16c + i)
-//   leafidx   first 8 bytes of leaf hash   -> u64be index (duplicates sorted)
-//   meta      "size" | "root" | "checkpoint" | "origin" | "format"
+//   leafidx   first 8 bytes of leaf hash   -> u64be index (duplicates sorted),
+//             for leaves [0, indexed_size); newer ones are indexed in memory
+//   meta      "size" | "root" | "checkpoint" | "origin" | "format" | "indexed_size"
 //   state     caller-defined keys          -> caller-defined values
 // A node at level l is read from group l/4 by hashing at most 8 stored
 // hashes, so proofs cost O(log n) reads and a bounded amount of hashing.
@@ -38,6 +39,10 @@ struct StoreOptions {
   uint64_t map_size = uint64_t{1} << 36; // 64 GiB of address space, sparse on disk
   unsigned max_readers = 1024;
   bool durable = true;                   // fsync on every commit (tests/bench may turn off)
+  // New leaves are indexed by hash in memory and merged into the LMDB leaf
+  // index in one sorted run once this many are pending (bounds memory and
+  // amortises random B-tree writes; see store.cc).
+  uint64_t leaf_index_merge_threshold = uint64_t{1} << 18;
 };
 
 // LogReader is the read-only half of the log: a consistent view at one
