@@ -1,0 +1,301 @@
+// C2SP tlog-cosignature v1, Ed25519 (see cosignature.h). Everything parsed
+// here may come from an untrusted peer: parsing is strict, verification
+// failures are PermissionDenied, malformed input is InvalidArgument.
+#include "ledger/cosignature.h"
+
+#include <sodium.h>
+
+#include <cstring>
+
+#include "ledger/merkle.h"
+
+namespace ledger {
+namespace {
+
+constexpr std::string_view kSigPrefix = "\xE2\x80\x94 ";  // U+2014 em dash, space
+constexpr std::string_view kPrivatePrefix = "PRIVATE+KEY+";
+constexpr size_t kTimestampedSigSize = 8 + crypto_sign_BYTES;
+
+static_assert(crypto_sign_SECRETKEYBYTES == 64 && crypto_sign_PUBLICKEYBYTES == 32 && crypto_sign_SEEDBYTES == 32,
+              "CosignatureSigner assumes libsodium's Ed25519 sizes");
+
+bool SodiumReady() {
+  static const bool ready = sodium_init() >= 0;
+  return ready;
+}
+
+// CheckName applies the signed-note key name rules by borrowing
+// NoteVerifier's validation (the rules do not depend on the key type).
+Status CheckName(std::string_view name) {
+  static const std::array<char, 32> kZero{};
+  auto v = NoteVerifier::FromPublicKey(name, ByteView(kZero.data(), kZero.size()));
+  return v.ok() ? Status::OK() : v.status();
+}
+
+// KeyId is the first 4 bytes, big-endian, of
+// SHA-256(name || 0x0A || 0x04 || public key).
+uint32_t KeyId(std::string_view name, ByteView pub) {
+  std::string prefix(name);
+  prefix.push_back('\n');
+  prefix.push_back(static_cast<char>(kCosignatureV1Type));
+  Hash h = Sha256(prefix, pub);
+  return static_cast<uint32_t>(h[0]) << 24 | static_cast<uint32_t>(h[1]) << 16 | static_cast<uint32_t>(h[2]) << 8 |
+         static_cast<uint32_t>(h[3]);
+}
+
+std::string KeyIdHex(uint32_t id) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out(8, '0');
+  for (int k = 7; k >= 0; k--, id >>= 4) out[static_cast<size_t>(k)] = kHex[id & 15];
+  return out;
+}
+
+// ParseKeyIdHex accepts exactly 8 lowercase hex digits, the form we emit.
+bool ParseKeyIdHex(std::string_view s, uint32_t* out) {
+  if (s.size() != 8) return false;
+  uint32_t v = 0;
+  for (char c : s) {
+    uint32_t d;
+    if (c >= '0' && c <= '9') d = static_cast<uint32_t>(c - '0');
+    else if (c >= 'a' && c <= 'f') d = static_cast<uint32_t>(c - 'a' + 10);
+    else return false;
+    v = v << 4 | d;
+  }
+  *out = v;
+  return true;
+}
+
+std::string_view Chop(std::string_view s, char sep, std::string_view* rest) {
+  size_t i = s.find(sep);
+  if (i == std::string_view::npos) {
+    *rest = {};
+    return s;
+  }
+  *rest = s.substr(i + 1);
+  return s.substr(0, i);
+}
+
+void Wipe(std::string* s) {
+  if (!s->empty()) sodium_memzero(&(*s)[0], s->size());
+}
+
+}  // namespace
+
+std::string CosignedMessage(std::string_view checkpoint_body, uint64_t timestamp) {
+  std::string msg = "cosignature/v1\ntime " + std::to_string(timestamp) + "\n";
+  msg.append(checkpoint_body);
+  return msg;
+}
+
+// ---------------------------------------------------------------- verifier
+
+StatusOr<CosignatureVerifier> CosignatureVerifier::FromPublicKey(std::string_view name, ByteView public_key) {
+  LEDGER_RETURN_IF_ERROR(CheckName(name));
+  if (public_key.size() != 32) return Status::InvalidArgument("Ed25519 public key must be 32 bytes");
+  CosignatureVerifier v;
+  v.name_ = std::string(name);
+  std::memcpy(v.pub_.data(), public_key.data(), 32);
+  v.key_id_ = KeyId(name, public_key);
+  return v;
+}
+
+StatusOr<CosignatureVerifier> CosignatureVerifier::Parse(std::string_view vkey) {
+  std::string_view rest, key64;
+  std::string_view name = Chop(vkey, '+', &rest);
+  std::string_view hash16 = Chop(rest, '+', &key64);
+  uint32_t id = 0;
+  if (!CheckName(name).ok() || !ParseKeyIdHex(hash16, &id))
+    return Status::InvalidArgument("malformed witness verifier key: want <name>+<8 hex digits>+<base64>");
+  auto key = Base64Decode(key64);
+  if (!key.ok() || key->empty()) return Status::InvalidArgument("malformed witness verifier key: bad base64 key");
+  if (static_cast<uint8_t>((*key)[0]) != kCosignatureV1Type)
+    return Status::InvalidArgument("witness verifier key: type is not 0x04 (cosignature/v1 Ed25519)");
+  if (key->size() != 33) return Status::InvalidArgument("witness verifier key: Ed25519 key must be 32 bytes");
+  LEDGER_ASSIGN_OR_RETURN(CosignatureVerifier v, FromPublicKey(name, ByteView(*key).substr(1)));
+  if (v.key_id_ != id) return Status::InvalidArgument("witness verifier key: key hash does not match the key");
+  return v;
+}
+
+std::string CosignatureVerifier::VerifierKeyString() const {
+  Bytes key(1, static_cast<char>(kCosignatureV1Type));
+  key.append(public_key());
+  return name_ + "+" + KeyIdHex(key_id_) + "+" + Base64Encode(key);
+}
+
+StatusOr<uint64_t> CosignatureVerifier::VerifyCosignature(const NoteSignature& sig,
+                                                          std::string_view checkpoint_body) const {
+  if (!Matches(sig)) return Status::InvalidArgument("cosignature: not from witness key " + name_ + "+" + KeyIdHex(key_id_));
+  const Status bad = Status::PermissionDenied("invalid cosignature by witness " + name_ + "+" + KeyIdHex(key_id_));
+  if (sig.signature.size() != kTimestampedSigSize || !SodiumReady()) return bad;
+  const uint64_t timestamp = LoadU64(sig.signature.data());
+  if (timestamp > kMaxCosignatureTime) return bad;
+  const std::string msg = CosignedMessage(checkpoint_body, timestamp);
+  if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.signature.data() + 8),
+                                  reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), pub_.data()) != 0)
+    return bad;
+  return timestamp;
+}
+
+StatusOr<uint64_t> CosignatureVerifier::VerifyLine(std::string_view line, std::string_view checkpoint_body) const {
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  if (line.find('\n') != std::string_view::npos) return Status::InvalidArgument("cosignature: more than one line");
+  // Parse the line with the signed-note parser, as the only signature of a
+  // placeholder note.
+  std::string note = "x\n\n";
+  note.append(line).push_back('\n');
+  LEDGER_ASSIGN_OR_RETURN(Note parsed, ParseNote(note));
+  return VerifyCosignature(parsed.signatures.at(0), checkpoint_body);
+}
+
+StatusOr<uint64_t> VerifyCosignature(const CosignatureVerifier& witness, const NoteSignature& sig,
+                                     std::string_view checkpoint_body) {
+  return witness.VerifyCosignature(sig, checkpoint_body);
+}
+
+// ------------------------------------------------------------------ signer
+
+CosignatureSigner::~CosignatureSigner() { sodium_memzero(secret_.data(), secret_.size()); }
+
+StatusOr<std::unique_ptr<CosignatureSigner>> CosignatureSigner::Generate(std::string_view name) {
+  LEDGER_RETURN_IF_ERROR(CheckName(name));
+  if (!SodiumReady()) return Status::Internal("libsodium initialisation failed");
+  std::unique_ptr<CosignatureSigner> s(new CosignatureSigner());
+  std::array<uint8_t, 32> pub{};
+  crypto_sign_keypair(pub.data(), s->secret_.data());
+  LEDGER_ASSIGN_OR_RETURN(s->verifier_, CosignatureVerifier::FromPublicKey(
+                                            name, ByteView(reinterpret_cast<const char*>(pub.data()), 32)));
+  return s;
+}
+
+StatusOr<std::unique_ptr<CosignatureSigner>> CosignatureSigner::FromSeed(std::string_view name, ByteView seed) {
+  LEDGER_RETURN_IF_ERROR(CheckName(name));
+  if (seed.size() != crypto_sign_SEEDBYTES) return Status::InvalidArgument("Ed25519 seed must be 32 bytes");
+  if (!SodiumReady()) return Status::Internal("libsodium initialisation failed");
+  std::unique_ptr<CosignatureSigner> s(new CosignatureSigner());
+  std::array<uint8_t, 32> pub{};
+  crypto_sign_seed_keypair(pub.data(), s->secret_.data(), reinterpret_cast<const unsigned char*>(seed.data()));
+  LEDGER_ASSIGN_OR_RETURN(s->verifier_, CosignatureVerifier::FromPublicKey(
+                                            name, ByteView(reinterpret_cast<const char*>(pub.data()), 32)));
+  return s;
+}
+
+StatusOr<std::unique_ptr<CosignatureSigner>> CosignatureSigner::ParsePrivateKey(std::string_view skey) {
+  const Status malformed =
+      Status::InvalidArgument("malformed witness private key: want PRIVATE+KEY+<name>+<8 hex digits>+<base64>");
+  if (skey.substr(0, kPrivatePrefix.size()) != kPrivatePrefix) return malformed;
+  std::string_view rest, key64;
+  std::string_view name = Chop(skey.substr(kPrivatePrefix.size()), '+', &rest);
+  std::string_view hash16 = Chop(rest, '+', &key64);
+  uint32_t id = 0;
+  if (!CheckName(name).ok() || !ParseKeyIdHex(hash16, &id)) return malformed;
+  auto key = Base64Decode(key64);
+  if (!key.ok() || key->empty()) return malformed;
+  Bytes raw = std::move(*key);
+  // From here |raw| holds the seed: wipe it on every path.
+  StatusOr<std::unique_ptr<CosignatureSigner>> signer =
+      Status::InvalidArgument("witness private key: type is not 0x04 (cosignature/v1 Ed25519)");
+  if (static_cast<uint8_t>(raw[0]) == kCosignatureV1Type) signer = FromSeed(name, ByteView(raw).substr(1));
+  Wipe(&raw);
+  if (!signer.ok()) return signer.status();
+  if ((*signer)->verifier().key_id() != id)
+    return Status::InvalidArgument("witness private key: key hash does not match the key");
+  return signer;
+}
+
+std::string CosignatureSigner::PrivateKeyString() const {
+  Bytes key;
+  key.reserve(33);
+  key.push_back(static_cast<char>(kCosignatureV1Type));
+  key.append(reinterpret_cast<const char*>(secret_.data()), 32);  // seed half
+  std::string b64 = Base64Encode(key);
+  Wipe(&key);
+  std::string out;
+  out.reserve(kPrivatePrefix.size() + name().size() + 1 + 8 + 1 + b64.size());
+  out.append(kPrivatePrefix).append(name()).append("+").append(KeyIdHex(verifier_.key_id())).append("+").append(b64);
+  Wipe(&b64);
+  return out;
+}
+
+StatusOr<Bytes> CosignatureSigner::Cosign(std::string_view checkpoint_body, uint64_t timestamp) const {
+  if (timestamp > kMaxCosignatureTime) return Status::InvalidArgument("cosignature timestamp exceeds 2^63 - 1");
+  auto cp = ParseCheckpoint(checkpoint_body);
+  if (!cp.ok()) return cp.status();
+  // A tree of size 0 has exactly one root; vouching for another is never
+  // right.
+  if (cp->size == 0 && cp->root != EmptyTreeRoot())
+    return Status::InvalidArgument("checkpoint of size 0 must have the empty tree's root");
+  const std::string msg = CosignedMessage(checkpoint_body, timestamp);
+  const uint32_t id = verifier_.key_id();
+  Bytes raw;
+  raw.reserve(4 + kTimestampedSigSize);
+  for (int s = 24; s >= 0; s -= 8) raw.push_back(static_cast<char>((id >> s) & 0xff));
+  AppendU64(&raw, timestamp);
+  const size_t off = raw.size();
+  raw.resize(off + crypto_sign_BYTES);
+  crypto_sign_detached(reinterpret_cast<unsigned char*>(&raw[off]), nullptr,
+                       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), secret_.data());
+  return raw;
+}
+
+StatusOr<std::string> CosignatureSigner::CosignLine(std::string_view checkpoint_body, uint64_t timestamp) const {
+  LEDGER_ASSIGN_OR_RETURN(Bytes raw, Cosign(checkpoint_body, timestamp));
+  std::string line(kSigPrefix);
+  line.append(name()).append(" ").append(Base64Encode(raw)).append("\n");
+  return line;
+}
+
+// ------------------------------------------------------------------ quorum
+
+StatusOr<Checkpoint> OpenWitnessedCheckpoint(std::string_view signed_note, const NoteVerifier& log_key,
+                                             const std::vector<CosignatureVerifier>& witnesses, size_t quorum,
+                                             std::vector<WitnessCosignature>* cosignatures) {
+  // Distinct witnesses: the same key listed twice counts once; two keys
+  // under one (name, key ID) would make a line's meaning ambiguous.
+  std::vector<const CosignatureVerifier*> distinct;
+  for (const auto& w : witnesses) {
+    bool dup = false;
+    for (const auto* d : distinct) {
+      if (d->name() == w.name() && d->key_id() == w.key_id()) {
+        if (d->public_key() != w.public_key())
+          return Status::InvalidArgument("witnesses: ambiguous keys for " + w.name() + "+" + KeyIdHex(w.key_id()));
+        dup = true;
+        break;
+      }
+    }
+    if (!dup) distinct.push_back(&w);
+  }
+  if (quorum > distinct.size())
+    return Status::InvalidArgument("witness quorum " + std::to_string(quorum) + " exceeds the " +
+                                   std::to_string(distinct.size()) + " distinct witnesses given");
+
+  // The log's signature first: this also rejects malformed notes and
+  // checkpoints and an origin that is not the log key's name.
+  LEDGER_ASSIGN_OR_RETURN(Checkpoint cp, OpenCheckpoint(signed_note, log_key));
+  LEDGER_ASSIGN_OR_RETURN(Note note, ParseNote(signed_note));
+
+  std::vector<bool> seen(distinct.size(), false);
+  std::vector<uint64_t> latest(distinct.size(), 0);
+  for (const auto& sig : note.signatures) {
+    for (size_t i = 0; i < distinct.size(); i++) {
+      if (!distinct[i]->Matches(sig)) continue;
+      LEDGER_ASSIGN_OR_RETURN(uint64_t ts, distinct[i]->VerifyCosignature(sig, note.text));
+      if (!seen[i] || ts > latest[i]) latest[i] = ts;
+      seen[i] = true;
+      break;
+    }
+  }
+  size_t count = 0;
+  for (bool s : seen) count += s ? 1 : 0;
+  if (count < quorum)
+    return Status::PermissionDenied("checkpoint has cosignatures from " + std::to_string(count) +
+                                    " of the listed witnesses; quorum is " + std::to_string(quorum));
+  if (cosignatures != nullptr) {
+    cosignatures->clear();
+    for (size_t i = 0; i < distinct.size(); i++) {
+      if (seen[i]) cosignatures->push_back({distinct[i]->VerifierKeyString(), latest[i]});
+    }
+  }
+  return cp;
+}
+
+}  // namespace ledger
