@@ -1,0 +1,746 @@
+#include "audit.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "ledger/tiles.h"
+
+namespace verifier {
+namespace {
+
+using ledger::Bytes;
+using ledger::ByteView;
+using ledger::Hash;
+using ledger::Status;
+using json = nlohmann::json;
+
+constexpr char kStateMagic[] = "ledger-verify-audit-state 1";
+const char* const kKinds[] = {"holder", "accessor", "policy", "access", "invalid"};
+
+std::string B64(const Hash& h) { return ledger::Base64Encode(ledger::HashView(h)); }
+
+// StateWriter streams the state file through a buffer, so saving a large
+// derived state never holds a second copy of it in memory.
+class StateWriter {
+ public:
+  explicit StateWriter(int fd) : fd_(fd) {}
+  void Line(const std::string& a, const std::string& b = "") {
+    buf_ += a;
+    if (!b.empty()) {
+      buf_ += ' ';
+      buf_ += b;
+    }
+    buf_ += '\n';
+    lines_++;
+    if (buf_.size() >= (1 << 20)) Flush();
+  }
+  bool Flush() {
+    size_t off = 0;
+    while (off < buf_.size() && ok_) {
+      ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) ok_ = false;
+      else off += static_cast<size_t>(n);
+    }
+    buf_.clear();
+    return ok_;
+  }
+  uint64_t lines() const { return lines_; }
+
+ private:
+  int fd_;
+  std::string buf_;
+  uint64_t lines_ = 0;
+  bool ok_ = true;
+};
+
+// FrontierNodes lists the nodes of a CompactRange of |size|, largest first
+// (the perfect-subtree split of [0, size)).
+std::vector<ledger::NodeId> FrontierNodes(uint64_t size) {
+  std::vector<ledger::NodeId> ids;
+  uint64_t pos = 0;
+  for (int level = 63; level >= 0; level--) {
+    uint64_t span = uint64_t{1} << level;
+    if (size & span) {
+      ids.push_back(ledger::NodeId{static_cast<uint8_t>(level), pos >> level});
+      pos += span;
+    }
+  }
+  return ids;
+}
+
+// FrontierReader serves a saved frontier to CompactRange::FromReader.
+class FrontierReader : public ledger::HashReader {
+ public:
+  FrontierReader(uint64_t size, std::vector<Hash> hashes) : ids_(FrontierNodes(size)), hashes_(std::move(hashes)) {}
+  Status ReadHashes(const std::vector<ledger::NodeId>& ids, std::vector<Hash>* out) const override {
+    out->clear();
+    for (const auto& id : ids) {
+      size_t k = 0;
+      while (k < ids_.size() && !(ids_[k] == id)) k++;
+      if (k == ids_.size() || k >= hashes_.size()) return Status::NotFound("node not in the saved frontier");
+      out->push_back(hashes_[k]);
+    }
+    return Status::OK();
+  }
+
+ private:
+  std::vector<ledger::NodeId> ids_;
+  std::vector<Hash> hashes_;
+};
+
+ordered_json CountsJson(const std::map<std::string, uint64_t>& by_kind) {
+  ordered_json j = ordered_json::object();
+  for (const char* k : kKinds) {
+    auto it = by_kind.find(k);
+    j[k] = it == by_kind.end() ? 0 : it->second;
+  }
+  return j;
+}
+
+ordered_json AccessesJson(const AccessCounts& accesses) {
+  ordered_json j = ordered_json::object();
+  for (const auto& [accessor, purposes] : accesses) {
+    ordered_json p = ordered_json::object();
+    for (const auto& [purpose, cats] : purposes) {
+      ordered_json c = ordered_json::object();
+      for (const auto& [cat, n] : cats) c[cat] = n;
+      p[purpose] = c;
+    }
+    j[accessor] = p;
+  }
+  return j;
+}
+
+// ViolationCoreJson is the part of a violation saved in the state file; the
+// evidence is recomputed against whichever checkpoint is reported.
+json ViolationCoreJson(const Violation& v) {
+  json j;
+  j["rule"] = v.rule;
+  j["index"] = v.index;
+  j["detail"] = v.detail;
+  j["entry"] = ledger::Base64Encode(v.entry);
+  if (v.policy_index) j["policy_index"] = *v.policy_index;
+  return j;
+}
+
+std::optional<Violation> ViolationFromCoreJson(const json& j) {
+  if (!j.is_object() || !j.contains("rule") || !j["rule"].is_string() || !j.contains("index") ||
+      !j["index"].is_number_unsigned() || !j.contains("detail") || !j["detail"].is_string() || !j.contains("entry") ||
+      !j["entry"].is_string())
+    return std::nullopt;
+  Violation v;
+  v.rule = j["rule"].get<std::string>();
+  v.index = j["index"].get<uint64_t>();
+  v.detail = j["detail"].get<std::string>();
+  auto entry = ledger::Base64Decode(j["entry"].get<std::string>());
+  if (!entry.ok()) return std::nullopt;
+  v.entry = *entry;
+  if (j.contains("policy_index")) {
+    if (!j["policy_index"].is_number_unsigned()) return std::nullopt;
+    v.policy_index = j["policy_index"].get<uint64_t>();
+  }
+  return v;
+}
+
+}  // namespace
+
+// --- AuditReplay ---------------------------------------------------------------
+
+AuditReplay::AuditReplay(Bytes log_public_key, int64_t max_skew)
+    : rules_(ledger::RulesOptions{std::move(log_public_key), max_skew, /*check_clock=*/false}), max_skew_(max_skew) {
+  for (const char* k : kKinds) by_kind_[k] = 0;
+}
+
+void AuditReplay::AddViolation(std::string rule, uint64_t index, std::string detail, ByteView entry,
+                               std::optional<uint64_t> policy_index) {
+  Violation v;
+  v.rule = std::move(rule);
+  v.index = index;
+  v.detail = std::move(detail);
+  v.entry = Bytes(entry);
+  v.policy_index = policy_index;
+  violations_.push_back(std::move(v));
+}
+
+Status AuditReplay::Feed(uint64_t index, ByteView entry, const Hash& leaf_hash,
+                         const ledger::StatusOr<ledger::ParsedEntry>& parsed) {
+  if (index != range_.size())
+    return Status::Internal("entry " + std::to_string(index) + " fed at tree size " + std::to_string(range_.size()));
+  range_.Append(leaf_hash, [](const ledger::NodeId&, const Hash&) {});
+  entries_++;
+  if (!parsed.ok()) {
+    by_kind_["invalid"]++;
+    bool bad_signature = parsed.status().code() == Status::Code::kPermissionDenied;
+    AddViolation(bad_signature ? "bad signature" : "malformed entry", index, parsed.status().message(), entry);
+    return Status::OK();
+  }
+  const ledger::ParsedEntry& e = *parsed;
+  by_kind_[ledger::EntryKindName(e.kind)]++;
+
+  if (e.kind == ledger::EntryKind::kAccess) {
+    const ledger::AccessRecord& a = e.access();
+    for (const auto& c : a.categories) accesses_[a.accessor][a.purpose][c]++;
+    // Time must not run backwards by more than the skew the log allows
+    // around its own clock: the log stamps nothing, but it refuses accesses
+    // whose time is far from its clock, so honest times are nearly ordered.
+    auto t = ledger::ParseTime(a.time);
+    if (t.ok()) {
+      if (max_access_time_ && *t < *max_access_time_ - max_skew_)
+        AddViolation("time runs backwards", index,
+                     "access time " + a.time + " is more than " + std::to_string(max_skew_) +
+                         " s before an earlier access's time " + ledger::FormatTime(*max_access_time_),
+                     entry);
+      if (!max_access_time_ || *t > *max_access_time_) max_access_time_ = *t;
+    }
+  }
+
+  auto check = rules_.Check(state_, e, 0);
+  if (!check.ok()) {
+    const Status& s = check.status();
+    if (s.code() == Status::Code::kCorruption || s.code() == Status::Code::kInternal) return s;
+    std::string rule = ViolationRuleOf(s.message());
+    std::optional<uint64_t> policy_index;
+    if (rule == "undisclosed use" || rule == "policy version") {
+      std::string holder, accessor;
+      if (e.kind == ledger::EntryKind::kAccess) holder = e.access().holder, accessor = e.access().accessor;
+      if (e.kind == ledger::EntryKind::kPolicy) holder = e.policy().holder, accessor = e.policy().accessor;
+      LEDGER_ASSIGN_OR_RETURN(auto policy, ledger::LedgerRules::GetPolicy(state_, holder, accessor));
+      if (policy) policy_index = policy->index;
+    }
+    AddViolation(rule, index, s.message(), entry, policy_index);
+    // An access is recorded even when it broke a rule, so that a later use
+    // of its request id is caught; a reused id is already recorded.
+    if (e.kind == ledger::EntryKind::kAccess && rule != "request id reused")
+      LEDGER_RETURN_IF_ERROR(rules_.Apply(state_, e, index));
+    return Status::OK();
+  }
+  if (check->has_value()) {
+    // The log answers a retry with the original receipt; logging it again
+    // means it let the same request id through twice.
+    AddViolation("request id reused", index,
+                 "request id reused: accessor " + e.access().accessor + " logged request id " + e.access().request_id +
+                     " twice with the same payload (first at entry " + std::to_string(**check) + ")",
+                 entry);
+    return Status::OK();
+  }
+  return rules_.Apply(state_, e, index);
+}
+
+Status AuditReplay::SaveState(const std::string& path, const std::string& log_vkey,
+                              const std::string& checkpoint_note) const {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError("cannot create " + tmp + ": " + std::strerror(errno));
+  StateWriter w(fd);
+  w.Line(kStateMagic);
+  w.Line("log-key", log_vkey);
+  w.Line("max-skew", std::to_string(max_skew_));
+  w.Line("checkpoint", ledger::Base64Encode(checkpoint_note));
+  w.Line("size", std::to_string(range_.size()));
+  for (const Hash& h : range_.frontier()) w.Line("frontier", B64(h));
+  w.Line("max-time", max_access_time_ ? std::to_string(*max_access_time_) : "none");
+  json counters;
+  counters["entries"] = entries_;
+  counters["entries_by_kind"] = by_kind_;
+  counters["accesses"] = accesses_;
+  w.Line("counters", counters.dump(-1, ' ', false, json::error_handler_t::replace));
+  for (const Violation& v : violations_)
+    w.Line("violation", ViolationCoreJson(v).dump(-1, ' ', false, json::error_handler_t::replace));
+  for (const auto& [k, v] : state_.data()) w.Line("state", ledger::Base64UrlEncode(k) + " " + ledger::Base64UrlEncode(v));
+  // The count guards against a truncated file (the rename makes a torn
+  // write impossible, but a copied or edited file is not).
+  uint64_t lines = w.lines();
+  w.Line("end", std::to_string(lines));
+  bool ok = w.Flush();
+  int err = errno;
+  if (ok && ::fsync(fd) != 0) ok = false, err = errno;
+  if (::close(fd) != 0 && ok) ok = false, err = errno;
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) ok = false, err = errno;
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    return Status::IOError("cannot write the audit state " + path + ": " + std::strerror(err));
+  }
+  auto slash = path.rfind('/');
+  return FsyncDirectory(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+}
+
+Status AuditReplay::LoadState(const std::string& path, const std::string& log_vkey, std::string* checkpoint_note) {
+  LEDGER_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+  auto bad = [&](const std::string& why) { return Status::Corruption("audit state " + path + ": " + why); };
+  std::istringstream in(text);
+  std::string line;
+  uint64_t line_no = 0;
+  uint64_t size = 0;
+  bool have_size = false, ended = false;
+  std::vector<Hash> frontier;
+  while (std::getline(in, line)) {
+    line_no++;
+    if (ended) return bad("data after the end line");
+    if (line_no == 1) {
+      if (line != kStateMagic) return bad("not an audit state file (first line \"" + line.substr(0, 60) + "\")");
+      continue;
+    }
+    auto sp = line.find(' ');
+    std::string tag = line.substr(0, sp);
+    std::string rest = sp == std::string::npos ? "" : line.substr(sp + 1);
+    if (tag == "log-key") {
+      if (rest != log_vkey)
+        return Status::InvalidArgument("audit state " + path + " belongs to the log key " + rest + ", not " + log_vkey);
+    } else if (tag == "max-skew") {
+      if (rest != std::to_string(max_skew_))
+        return Status::InvalidArgument("audit state " + path + " was built with --max-skew " + rest +
+                                       "; use the same value (or a new state file)");
+    } else if (tag == "checkpoint") {
+      auto note = ledger::Base64Decode(rest);
+      if (!note.ok()) return bad("line " + std::to_string(line_no) + ": bad checkpoint");
+      *checkpoint_note = *note;
+    } else if (tag == "size") {
+      auto n = ledger::ParseUint64(rest);
+      if (!n.ok()) return bad("line " + std::to_string(line_no) + ": bad size");
+      size = *n;
+      have_size = true;
+    } else if (tag == "frontier") {
+      auto raw = ledger::Base64Decode(rest);
+      if (!raw.ok() || raw->size() != 32) return bad("line " + std::to_string(line_no) + ": bad frontier hash");
+      frontier.push_back(*ledger::HashFromBytes(*raw));
+    } else if (tag == "max-time") {
+      if (rest == "none") {
+        max_access_time_.reset();
+      } else {
+        char* endp = nullptr;
+        errno = 0;
+        long long t = std::strtoll(rest.c_str(), &endp, 10);
+        if (rest.empty() || errno != 0 || *endp != '\0') return bad("line " + std::to_string(line_no) + ": bad max-time");
+        max_access_time_ = static_cast<int64_t>(t);
+      }
+    } else if (tag == "counters") {
+      json j = json::parse(rest, nullptr, false);
+      if (!j.is_object() || !j.contains("entries") || !j["entries"].is_number_unsigned() ||
+          !j.contains("entries_by_kind") || !j["entries_by_kind"].is_object() || !j.contains("accesses") ||
+          !j["accesses"].is_object())
+        return bad("line " + std::to_string(line_no) + ": bad counters");
+      entries_ = j["entries"].get<uint64_t>();
+      for (const auto& [k, v] : j["entries_by_kind"].items()) {
+        if (!v.is_number_unsigned()) return bad("bad entries_by_kind");
+        by_kind_[k] = v.get<uint64_t>();
+      }
+      for (const auto& [acc, purposes] : j["accesses"].items()) {
+        if (!purposes.is_object()) return bad("bad accesses");
+        for (const auto& [purpose, cats] : purposes.items()) {
+          if (!cats.is_object()) return bad("bad accesses");
+          for (const auto& [cat, n] : cats.items()) {
+            if (!n.is_number_unsigned()) return bad("bad accesses");
+            accesses_[acc][purpose][cat] = n.get<uint64_t>();
+          }
+        }
+      }
+    } else if (tag == "violation") {
+      auto v = ViolationFromCoreJson(json::parse(rest, nullptr, false));
+      if (!v) return bad("line " + std::to_string(line_no) + ": bad violation");
+      violations_.push_back(std::move(*v));
+    } else if (tag == "state") {
+      auto sp2 = rest.find(' ');
+      auto k = ledger::Base64UrlDecode(rest.substr(0, sp2));
+      auto v = ledger::Base64UrlDecode(sp2 == std::string::npos ? "" : rest.substr(sp2 + 1));
+      if (sp2 == std::string::npos || !k.ok() || !v.ok()) return bad("line " + std::to_string(line_no) + ": bad state");
+      LEDGER_RETURN_IF_ERROR(state_.Put(*k, *v));
+    } else if (tag == "end") {
+      if (rest != std::to_string(line_no - 1)) return bad("truncated (end line does not match)");
+      ended = true;
+    } else {
+      return bad("line " + std::to_string(line_no) + ": unknown tag \"" + tag.substr(0, 40) + "\"");
+    }
+  }
+  if (!ended) return bad("truncated (no end line)");
+  if (!have_size || checkpoint_note->empty()) return bad("no size or checkpoint");
+  if (frontier.size() != FrontierNodes(size).size()) return bad("frontier does not match the size");
+  FrontierReader reader(size, std::move(frontier));
+  auto range = ledger::CompactRange::FromReader(size, reader);
+  if (!range.ok()) return bad(range.status().message());
+  range_ = std::move(range).value();
+  if (entries_ != size) return bad("counters do not match the size");
+  return Status::OK();
+}
+
+// --- Report ------------------------------------------------------------------
+
+ordered_json ViolationJson(const Violation& v, const SignedCheckpoint& checkpoint, Fetcher& fetcher,
+                           const TileHashReader& reader) {
+  ordered_json j;
+  j["rule"] = v.rule;
+  j["index"] = v.index;
+  j["detail"] = v.detail;
+  j["entry"] = ledger::Base64Encode(v.entry);
+  std::vector<Hash> proof;
+  std::string inclusion_error;
+  if (!v.entry.empty()) {
+    auto p = ledger::InclusionProof(v.index, checkpoint.body.size, reader);
+    if (!p.ok()) {
+      inclusion_error = "cannot compute the inclusion proof from the log's tiles: " + p.status().message();
+    } else {
+      Status ok = ledger::VerifyInclusion(ledger::HashLeaf(v.entry), v.index, checkpoint.body.size, *p,
+                                          checkpoint.body.root);
+      if (ok.ok()) proof = *p;
+      else inclusion_error = "the log's tiles do not prove this entry's inclusion: " + ok.message();
+    }
+  }
+  j["inclusion"] = HashesJson(proof);
+  if (!inclusion_error.empty()) j["inclusion_error"] = inclusion_error;
+  j["checkpoint"] = checkpoint.note;
+  if (v.policy_index) {
+    ordered_json p;
+    p["index"] = *v.policy_index;
+    auto entry = EntryAt(fetcher, *v.policy_index, checkpoint.body.size);
+    if (entry.ok()) {
+      p["entry"] = ledger::Base64Encode(*entry);
+      auto proof2 = ledger::InclusionProof(*v.policy_index, checkpoint.body.size, reader);
+      if (proof2.ok() && ledger::VerifyInclusion(ledger::HashLeaf(*entry), *v.policy_index, checkpoint.body.size,
+                                                 *proof2, checkpoint.body.root)
+                             .ok())
+        p["inclusion"] = HashesJson(*proof2);
+      else
+        p["inclusion"] = ordered_json::array();
+    } else {
+      p["entry"] = "";
+      p["error"] = "cannot fetch the policy entry: " + entry.status().message();
+    }
+    j["policy"] = p;
+  }
+  if (!v.old_checkpoint.empty()) j["old_checkpoint"] = v.old_checkpoint;
+  if (v.rule == "fork") j["consistency"] = HashesJson(v.consistency);
+  if (v.computed_root) j["computed_root"] = B64(*v.computed_root);
+  return j;
+}
+
+ordered_json AuditReportJson(const AuditReport& report, Fetcher& fetcher) {
+  ordered_json j;
+  j["checkpoint"] = CheckpointJson(report.checkpoint.body);
+  j["entries"] = report.entries;
+  j["entries_by_kind"] = CountsJson(report.entries_by_kind);
+  j["accesses"] = AccessesJson(report.accesses);
+  TileHashReader reader(&fetcher, report.checkpoint.body.size);
+  ordered_json violations = ordered_json::array();
+  for (const Violation& v : report.violations) violations.push_back(ViolationJson(v, report.checkpoint, fetcher, reader));
+  j["violations"] = violations;
+  j["verified"] = report.violations.empty();
+  return j;
+}
+
+std::string AuditReportText(const AuditReport& report, const ordered_json& rj) {
+  std::ostringstream out;
+  const ledger::Checkpoint& cp = report.checkpoint.body;
+  out << "Audit of " << cp.origin << "\n";
+  out << "  checkpoint  size " << cp.size << ", root " << B64(cp.root) << " (signature verified)\n";
+  if (!report.resumed_from.empty()) out << "  resumed     from " << report.resumed_from << "\n";
+  uint64_t replayed = cp.size > report.replayed_from ? cp.size - report.replayed_from : 0;
+  out << "  replayed    " << replayed << " entries";
+  if (replayed) {
+    out << " (" << report.replayed_from << ".." << cp.size - 1 << ") in ";
+    char buf[64];
+    double rate = report.replay_seconds > 0 ? static_cast<double>(replayed) / report.replay_seconds : 0;
+    std::snprintf(buf, sizeof buf, "%.2f s, %.0f entries/s", report.replay_seconds, rate);
+    out << buf;
+  }
+  out << "\n\n";
+  out << "Entries: " << report.entries << " (";
+  bool first = true;
+  for (const char* k : kKinds) {
+    auto it = report.entries_by_kind.find(k);
+    uint64_t n = it == report.entries_by_kind.end() ? 0 : it->second;
+    if (std::string(k) == "invalid" && n == 0) continue;
+    out << (first ? "" : ", ") << k << " " << n;
+    first = false;
+  }
+  out << ")\n";
+  out << "Accesses by accessor, purpose and category:\n";
+  if (report.accesses.empty()) out << "  (none)\n";
+  for (const auto& [accessor, purposes] : report.accesses) {
+    out << "  " << accessor << "\n";
+    for (const auto& [purpose, cats] : purposes) {
+      out << "    " << purpose << std::string(purpose.size() < 30 ? 30 - purpose.size() : 1, ' ');
+      bool f = true;
+      for (const auto& [cat, n] : cats) {
+        out << (f ? "" : ", ") << cat << " " << n;
+        f = false;
+      }
+      out << "\n";
+    }
+  }
+  const ordered_json& vs = rj["violations"];
+  out << "\nViolations: " << vs.size() << "\n";
+  size_t k = 0;
+  for (const auto& v : vs) {
+    k++;
+    out << "  [" << k << "] " << v["rule"].get<std::string>() << " at entry " << v["index"].get<uint64_t>() << "\n";
+    out << "      detail     " << v["detail"].get<std::string>() << "\n";
+    if (!v["entry"].get<std::string>().empty()) out << "      entry      " << v["entry"].get<std::string>() << "\n";
+    if (!v["inclusion"].empty()) {
+      out << "      inclusion";
+      for (const auto& h : v["inclusion"]) out << " " << h.get<std::string>();
+      out << "\n";
+    }
+    if (v.contains("inclusion_error")) out << "      inclusion  " << v["inclusion_error"].get<std::string>() << "\n";
+    if (v.contains("policy")) {
+      const auto& p = v["policy"];
+      out << "      policy in force: entry " << p["index"].get<uint64_t>() << " " << p["entry"].get<std::string>() << "\n";
+    }
+    if (v.contains("computed_root")) out << "      computed root " << v["computed_root"].get<std::string>() << "\n";
+    if (v.contains("old_checkpoint")) {
+      out << "      old checkpoint:\n";
+      std::istringstream lines(v["old_checkpoint"].get<std::string>());
+      std::string l;
+      while (std::getline(lines, l)) out << "        " << l << "\n";
+    }
+  }
+  if (!vs.empty()) {
+    out << "\nEvidence checkpoint (every inclusion proof above is against it):\n";
+    std::istringstream lines(report.checkpoint.note);
+    std::string l;
+    while (std::getline(lines, l)) out << "  " << l << "\n";
+    out << "\nFAILED: " << vs.size() << " violation" << (vs.size() == 1 ? "" : "s") << "\n";
+  } else {
+    out << "\nVERIFIED: the " << report.entries
+        << " entries hash to the signed root, every signature verifies and every rule holds.\n";
+  }
+  return out.str();
+}
+
+// --- The command ----------------------------------------------------------------
+
+namespace {
+
+constexpr char kAuditHelp[] = R"(Usage: ledger-verify audit --log URL|DIR --log-key VKEY [--state FILE]
+                           [--threads N] [--connections N] [--max-skew SECONDS]
+                           [--checkpoint FILE] [--json]
+
+Replays the whole log and checks everything, trusting nothing the log says:
+  - the checkpoint is signed by the log key;
+  - every entry bundle up to its size is fetched, and the entries hash to the
+    signed root (RFC 6962);
+  - every entry parses and its envelope signature verifies (on N threads);
+  - the state is re-derived from the log with the log's own rules: holders,
+    authorised and revoked keys, policies in force, request ids; every entry
+    is checked against the state just before it, every access against the
+    policy in force when it was sequenced;
+  - access times never run backwards by more than --max-skew.
+Prints entries by kind, accesses by accessor x purpose x category, and every
+violation with evidence anyone can re-check (the entry, its inclusion proof
+against the checkpoint, the checkpoint, the policy entry in force).
+
+Options:
+  --log URL|DIR        the log's base URL, or a mirror directory (C2SP
+                       tlog-tiles layout, as "ledger-verify mirror" writes)
+  --log-key VKEY       the log's verifier key, or @FILE (e.g. @DATA/log.vkey)
+  --state FILE         incremental audit: resume from FILE if it exists (its
+                       checkpoint must be consistent with the new one, or the
+                       log forked: exit 1), replay only new entries, and save
+                       the new state to FILE (atomically) if the tree verifies
+  --threads N          threads verifying signatures [hardware threads]
+  --connections N      concurrent bundle fetches [4]
+  --max-skew SECONDS   allowed backwards step of access times [300]
+  --checkpoint FILE    audit up to this signed checkpoint instead of the
+                       log's latest ("-": stdin)
+  --json               print the report as JSON (documented in
+                       verifier/audit.h; stable)
+  --help               show this help
+A progress bar with rate and ETA is drawn on stderr when it is a terminal.
+Exit status: 0 verified, 1 violations found or verification failed, 2 usage
+or I/O error.
+)";
+
+int RunAudit(const Args& args) {
+  auto key = LoadLogKey(args.Get("--log-key"));
+  if (!key.ok()) return ExitForStatus(key.status());
+  unsigned hw = std::thread::hardware_concurrency();
+  int threads = hw ? static_cast<int>(hw) : 2;
+  if (args.Has("--threads")) {
+    auto n = ParseCount("--threads", args.Get("--threads"), 1, 1024);
+    if (!n.ok()) return UsageError(n.status().message());
+    threads = static_cast<int>(*n);
+  }
+  int connections = 4;
+  if (args.Has("--connections")) {
+    auto n = ParseCount("--connections", args.Get("--connections"), 1, 64);
+    if (!n.ok()) return UsageError(n.status().message());
+    connections = static_cast<int>(*n);
+  }
+  int64_t max_skew = 300;
+  if (args.Has("--max-skew")) {
+    auto n = ParseCount("--max-skew", args.Get("--max-skew"), 0, 100LL * 365 * 86400);
+    if (!n.ok()) return UsageError(n.status().message());
+    max_skew = static_cast<int64_t>(*n);
+  }
+  bool as_json = args.Has("--json");
+  auto fetcher = Fetcher::Open(args.Get("--log"));
+  if (!fetcher.ok()) return UsageError(fetcher.status().message());
+
+  // The checkpoint to audit up to.
+  ledger::StatusOr<SignedCheckpoint> cp = Status::Internal("unset");
+  if (args.Has("--checkpoint")) {
+    auto note = ReadWholeFile(args.Get("--checkpoint"));
+    if (!note.ok()) return IoError("--checkpoint: " + note.status().message());
+    cp = OpenSignedCheckpoint(*note, *key);
+  } else {
+    cp = FetchCheckpoint(**fetcher, *key);
+  }
+  if (!cp.ok()) {
+    if (!IsVerificationFailure(cp.status())) return IoError(cp.status().message());
+    if (as_json) {
+      ordered_json j;
+      j["verified"] = false;
+      j["error"] = "checkpoint: " + cp.status().message();
+      std::cout << DumpJson(j) << std::endl;
+    }
+    return Failed("the checkpoint does not verify: " + cp.status().message());
+  }
+
+  std::string vkey = key->VerifierKeyString();
+  AuditReplay replay(Bytes(key->public_key()), max_skew);
+  AuditReport report;
+  report.checkpoint = *cp;
+  std::string state_path = args.Get("--state");
+  std::optional<SignedCheckpoint> stored;
+  if (!state_path.empty()) {
+    std::string stored_note;
+    Status st = replay.LoadState(state_path, vkey, &stored_note);
+    if (st.ok()) {
+      auto old = OpenSignedCheckpoint(stored_note, *key);
+      if (!old.ok()) return IoError("audit state " + state_path + ": its checkpoint does not verify: " + old.status().message());
+      if (old->body.size != replay.size() || old->body.root != replay.Root())
+        return IoError("audit state " + state_path + ": its frontier does not match its checkpoint");
+      stored = *old;
+    } else if (!st.IsNotFound()) {
+      return ExitForStatus(st);
+    }  // no state file yet: this run is a full audit that creates it
+  }
+
+  // An incremental audit first proves that the new checkpoint extends the
+  // one the saved state verified; otherwise the log forked (or rolled back).
+  if (stored) {
+    const ledger::Checkpoint& o = stored->body;
+    const ledger::Checkpoint& n = cp->body;
+    report.resumed_from = "state " + state_path + " at size " + std::to_string(o.size);
+    std::string fork_detail;
+    std::vector<Hash> proof;
+    if (n.size < o.size) {
+      fork_detail = "the log's checkpoint (size " + std::to_string(n.size) + ") is smaller than the one verified before (size " +
+                    std::to_string(o.size) + "): the log rolled back or forked";
+    } else {
+      TileHashReader reader(fetcher->get(), n.size);
+      auto p = ledger::ConsistencyProof(o.size, n.size, reader);
+      if (!p.ok()) {
+        if (!IsVerificationFailure(p.status()) && !p.status().IsNotFound())
+          return IoError("cannot compute the consistency proof from the log's tiles: " + p.status().message());
+        fork_detail = "cannot compute a consistency proof from the log's tiles: " + p.status().message();
+      } else {
+        proof = *p;
+        Status ok = ledger::VerifyConsistency(o.size, n.size, proof, o.root, n.root);
+        if (!ok.ok())
+          fork_detail = "the checkpoint of size " + std::to_string(n.size) + " is not consistent with the one of size " +
+                        std::to_string(o.size) + " verified before: " + ok.message();
+      }
+    }
+    if (!fork_detail.empty()) {
+      report.entries = replay.entries();
+      report.entries_by_kind = replay.entries_by_kind();
+      report.accesses = replay.accesses();
+      report.violations = replay.violations();
+      Violation fork;
+      fork.rule = "fork";
+      fork.index = o.size;
+      fork.detail = fork_detail;
+      fork.old_checkpoint = stored->note;
+      fork.consistency = proof;
+      report.violations.push_back(fork);
+      report.replayed_from = n.size;
+      ordered_json rj = AuditReportJson(report, **fetcher);
+      std::cout << (as_json ? DumpJson(rj) + "\n" : AuditReportText(report, rj)) << std::flush;
+      return kExitFailed;
+    }
+  }
+
+  // The replay: bundles stream in concurrently, the rules run in log order.
+  report.replayed_from = replay.size();
+  StreamOptions options;
+  options.fetch_threads = (*fetcher)->is_directory() ? 1 : connections;
+  options.work_threads = threads;
+  ProgressBar progress("audit", cp->body.size - std::min(cp->body.size, replay.size()), true);
+  int64_t started = NowMicros();
+  uint64_t start = replay.size();
+  std::string bundle_failure;
+  Status st = StreamBundles(**fetcher, start, cp->body.size, options, [&](BundleChunk& chunk) -> Status {
+    if (!chunk.status.ok()) {
+      if (chunk.status.IsCorruption()) {
+        bundle_failure = chunk.status.message();
+        return Status::Corruption(chunk.status.message());
+      }
+      return chunk.status;
+    }
+    for (size_t k = 0; k < chunk.entries.size(); k++)
+      LEDGER_RETURN_IF_ERROR(replay.Feed(chunk.first_index + k, chunk.entries[k], chunk.leaf_hashes[k], chunk.parsed[k]));
+    progress.Update(replay.size() - start);
+    return Status::OK();
+  });
+  progress.Finish();
+  report.replay_seconds = static_cast<double>(NowMicros() - started) / 1e6;
+  if (!st.ok() && bundle_failure.empty()) return IoError(st.message());
+
+  report.entries = replay.entries();
+  report.entries_by_kind = replay.entries_by_kind();
+  report.accesses = replay.accesses();
+  report.violations = replay.violations();
+  bool tree_ok = bundle_failure.empty() && replay.Root() == cp->body.root && replay.size() == cp->body.size;
+  if (!tree_ok) {
+    Violation v;
+    v.rule = "root mismatch";
+    v.index = cp->body.size;
+    if (!bundle_failure.empty()) {
+      v.detail = "an entry bundle cannot be read, so the tree cannot be rebuilt: " + bundle_failure;
+    } else {
+      v.detail = "the log's entries hash to " + B64(replay.Root()) + ", but the checkpoint signs root " +
+                 B64(cp->body.root) + " for size " + std::to_string(cp->body.size);
+      v.computed_root = replay.Root();
+    }
+    report.violations.push_back(v);
+  }
+  ordered_json rj = AuditReportJson(report, **fetcher);
+  // Save only a state whose tree verified: resuming from anything else
+  // would build on entries the checkpoint does not cover.
+  if (!state_path.empty() && tree_ok) {
+    Status saved = replay.SaveState(state_path, vkey, cp->note);
+    if (!saved.ok()) {
+      std::cout << (as_json ? DumpJson(rj) + "\n" : AuditReportText(report, rj)) << std::flush;
+      return IoError(saved.message());
+    }
+  }
+  std::cout << (as_json ? DumpJson(rj) + "\n" : AuditReportText(report, rj)) << std::flush;
+  return report.violations.empty() ? kExitVerified : kExitFailed;
+}
+
+}  // namespace
+
+const Command kAuditCommand = {
+    "audit",
+    "replay the whole log: tree, signatures, rules, policies; report violations",
+    kAuditHelp,
+    {{"--log", true},
+     {"--log-key", true},
+     {"--state", true},
+     {"--threads", true},
+     {"--connections", true},
+     {"--max-skew", true},
+     {"--checkpoint", true},
+     {"--json", false}},
+    {"--log", "--log-key"},
+    RunAudit,
+};
+
+}  // namespace verifier

@@ -1,0 +1,179 @@
+// The audit: a full replay of the access ledger that trusts nothing the log
+// operator says. AuditReplay folds the log's entries, in order, into
+//   - the tree: a CompactRange over HashLeaf(entry), whose root must equal
+//     the signed checkpoint's;
+//   - the derived state: ledger::LedgerRules over a MemoryStateStore, the
+//     same code the server runs (holders, authorised and revoked keys,
+//     policies in force, request ids), with the clock check off because
+//     history is replayed long after it was written;
+//   - the report: entries by kind, accesses by accessor x purpose x
+//     category, and every violation.
+// Violation policy: a holder, accessor or policy entry that breaks a rule is
+// reported and not applied; an access that breaks a rule is reported and its
+// request id is still recorded, so a later reuse is caught too. An access
+// whose time is more than the allowed skew before the latest access time
+// seen is a "time runs backwards" violation.
+//
+// The replay state can be saved (SaveState) and resumed (LoadState), so an
+// incremental audit replays only new entries and ends with the same report
+// as a full one.
+//
+// `ledger-verify audit --json` prints one JSON object (stable; other tools
+// and the dishonest-log fixtures parse it). It depends only on the log and
+// the checkpoint audited, so an incremental audit's output equals a full
+// audit's byte for byte:
+//
+//   {"checkpoint": {"origin": "<origin>", "size": N, "root": "<base64>"},
+//    "entries": N,
+//    "entries_by_kind": {"holder": n, "accessor": n, "policy": n,
+//                        "access": n, "invalid": n},
+//    "accesses": {"<accessor>": {"<PURPOSE>": {"<CATEGORY>": count}}},
+//    "violations": [
+//      {"rule": "<rule>", "index": I, "detail": "<why>",
+//       "entry": "<base64 entry bytes>",
+//       "inclusion": ["<base64 hash>", ...],   // RFC 9162, bottom-up
+//       "checkpoint": "<signed checkpoint note, verbatim>",
+//       "policy": {"index": P, "entry": "<base64>",
+//                  "inclusion": [...]}          // undisclosed use and
+//                                               // policy version only
+//      }, ...],
+//    "verified": true | false}
+//
+// If the checkpoint itself does not verify (another log's key, a bad
+// signature), nothing is replayed and the output is
+// {"verified": false, "error": "<why>"} (exit 1).
+//
+// "invalid" counts entries that do not parse or whose signature fails.
+// "accesses" counts every access entry that parsed with a valid signature,
+// including the ones that broke a rule. Violations are in log order. The
+// inclusion proofs are computed from the log's tiles and checked against the
+// checkpoint; if the tiles do not yield a valid proof, "inclusion" is empty
+// and "inclusion_error" says why. Rules:
+//   "malformed entry"     the entry does not parse (SPEC.md §8-§9)
+//   "bad signature"       the envelope signature does not verify
+//   "unknown holder", "unauthorised key", "revoked key", "undisclosed use",
+//   "request id reused", "policy version"
+//                         the rules of SPEC.md §10 (a request id logged
+//                         twice with the same payload is "request id reused"
+//                         too: the log must answer a retry with the original)
+//   "time runs backwards" an access time more than --max-skew seconds before
+//                         the latest access time seen
+//   "root mismatch"       the entries do not hash to the signed root; "index"
+//                         is the tree size, "entry" is empty and
+//                         "computed_root" holds the root of the entries
+//   "fork"                (incremental) the checkpoint is not consistent with
+//                         the stored one; "index" is the stored size,
+//                         "old_checkpoint" the stored checkpoint,
+//                         "consistency" the proof computed from the tiles
+//
+// Thread-safety: an AuditReplay is used by one thread (the caller of
+// StreamBundles' consume); the entry parsing and signature checks it is
+// fed are done on the stream's worker threads.
+#ifndef LEDGER_VERIFIER_AUDIT_H_
+#define LEDGER_VERIFIER_AUDIT_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli.h"
+#include "fetcher.h"
+#include "ledger/bytes.h"
+#include "ledger/merkle.h"
+#include "ledger/record.h"
+#include "ledger/rules.h"
+#include "ledger/status.h"
+#include "log_reader.h"
+
+namespace verifier {
+
+struct Violation {
+  std::string rule;
+  uint64_t index = 0;
+  std::string detail;
+  ledger::Bytes entry;                      // empty for "root mismatch" and "fork"
+  std::optional<uint64_t> policy_index;     // the policy in force, when it is evidence
+  std::string old_checkpoint;               // "fork"
+  std::vector<ledger::Hash> consistency;    // "fork"
+  std::optional<ledger::Hash> computed_root;  // "root mismatch"
+};
+
+// AccessCounts: accessor -> purpose -> category -> accesses.
+using AccessCounts = std::map<std::string, std::map<std::string, std::map<std::string, uint64_t>>>;
+
+class AuditReplay {
+ public:
+  AuditReplay(ledger::Bytes log_public_key, int64_t max_skew);
+
+  // Feed replays entry |index| (which must be size()). |parsed| is
+  // ledger::ParseEntry(entry), computed by the caller (on worker threads).
+  // Violations are recorded, not returned; an error means the replay
+  // cannot go on (a corrupt saved state).
+  ledger::Status Feed(uint64_t index, ledger::ByteView entry, const ledger::Hash& leaf_hash,
+                      const ledger::StatusOr<ledger::ParsedEntry>& parsed);
+
+  uint64_t size() const { return range_.size(); }
+  ledger::Hash Root() const { return range_.Root(); }
+  uint64_t entries() const { return entries_; }
+  const std::map<std::string, uint64_t>& entries_by_kind() const { return by_kind_; }
+  const AccessCounts& accesses() const { return accesses_; }
+  const std::vector<Violation>& violations() const { return violations_; }
+  int64_t max_skew() const { return max_skew_; }
+
+  // SaveState writes the replay (with the checkpoint it ended at and the
+  // log key that signed it) to |path| atomically: temp file, fsync, rename.
+  ledger::Status SaveState(const std::string& path, const std::string& log_vkey, const std::string& checkpoint_note) const;
+  // LoadState reads a state file written by SaveState for the same log key
+  // and skew. *checkpoint_note is the checkpoint it ended at. NotFound if
+  // there is no file; InvalidArgument if it belongs to another log key or
+  // skew; Corruption if it does not parse.
+  ledger::Status LoadState(const std::string& path, const std::string& log_vkey, std::string* checkpoint_note);
+
+ private:
+  void AddViolation(std::string rule, uint64_t index, std::string detail, ledger::ByteView entry,
+                    std::optional<uint64_t> policy_index = std::nullopt);
+
+  ledger::LedgerRules rules_;
+  int64_t max_skew_;
+  ledger::CompactRange range_;
+  ledger::MemoryStateStore state_;
+  std::optional<int64_t> max_access_time_;
+  uint64_t entries_ = 0;
+  std::map<std::string, uint64_t> by_kind_;
+  AccessCounts accesses_;
+  std::vector<Violation> violations_;
+};
+
+// AuditReport is what the audit prints.
+struct AuditReport {
+  SignedCheckpoint checkpoint;
+  uint64_t entries = 0;
+  std::map<std::string, uint64_t> entries_by_kind;
+  AccessCounts accesses;
+  std::vector<Violation> violations;
+  // Run facts for the human report (not in the JSON, which depends only on
+  // the log): where the replay started, how long it took.
+  uint64_t replayed_from = 0;
+  double replay_seconds = 0;
+  std::string resumed_from;  // "" or "state FILE at size N"
+};
+
+// ViolationJson renders one violation with its evidence, computing the
+// inclusion proofs from the log's tiles (|reader| at the checkpoint's size)
+// and fetching the policy entry in force.
+ordered_json ViolationJson(const Violation& v, const SignedCheckpoint& checkpoint, Fetcher& fetcher,
+                           const TileHashReader& reader);
+
+// AuditReportJson renders the report as documented in the file comment.
+ordered_json AuditReportJson(const AuditReport& report, Fetcher& fetcher);
+// AuditReportText renders the human report.
+std::string AuditReportText(const AuditReport& report, const ordered_json& report_json);
+
+// kAuditCommand is `ledger-verify audit`.
+extern const Command kAuditCommand;
+
+}  // namespace verifier
+
+#endif  // LEDGER_VERIFIER_AUDIT_H_

@@ -1,0 +1,281 @@
+#include "log_reader.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "ledger/tiles.h"
+
+namespace verifier {
+namespace {
+
+using ledger::Bytes;
+using ledger::Hash;
+using ledger::Status;
+
+// Proofs touch at most two tiles per tile level; a thousand tiles (32 MiB at
+// worst) keeps a report's worth of proofs from refetching.
+constexpr size_t kMaxCachedTiles = 1024;
+
+}  // namespace
+
+ledger::StatusOr<SignedCheckpoint> OpenSignedCheckpoint(const std::string& note, const ledger::NoteVerifier& log_key) {
+  auto cp = ledger::OpenCheckpoint(note, log_key);
+  if (!cp.ok()) return cp.status();
+  return SignedCheckpoint{note, std::move(cp).value()};
+}
+
+ledger::StatusOr<SignedCheckpoint> FetchCheckpoint(Fetcher& fetcher, const ledger::NoteVerifier& log_key) {
+  auto note = fetcher.Get("checkpoint");
+  if (!note.ok()) return note.status();
+  auto cp = ledger::OpenCheckpoint(*note, log_key);
+  if (!cp.ok()) {
+    std::string where = "the checkpoint at " + fetcher.Describe("checkpoint") + ": ";
+    if (cp.status().code() == Status::Code::kPermissionDenied) return Status::PermissionDenied(where + cp.status().message());
+    return Status::InvalidArgument(where + cp.status().message());
+  }
+  return SignedCheckpoint{*note, std::move(cp).value()};
+}
+
+bool IsVerificationFailure(const Status& s) {
+  return s.code() == Status::Code::kPermissionDenied || s.code() == Status::Code::kInvalidArgument ||
+         s.code() == Status::Code::kCorruption;
+}
+
+ledger::StatusOr<Bytes> FetchHashTile(Fetcher& fetcher, uint8_t level, uint64_t index, uint32_t width) {
+  ledger::TileId id;
+  id.level = level;
+  id.index = index;
+  id.width = width;
+  std::string path = ledger::FormatTilePath(id);
+  auto tile = fetcher.Get(path);
+  if (!tile.ok() && tile.status().IsNotFound() && width < ledger::kTileWidth) {
+    // C2SP tlog-tiles: a partial tile may be gone once the full tile exists.
+    id.width = ledger::kTileWidth;
+    path = ledger::FormatTilePath(id);
+    tile = fetcher.Get(path);
+  }
+  if (!tile.ok()) return tile.status();
+  size_t want = static_cast<size_t>(id.width) * 32;
+  if (tile->size() != want)
+    return Status::Corruption(fetcher.Describe(path) + " is " + std::to_string(tile->size()) + " bytes, not " +
+                              std::to_string(want));
+  tile->resize(static_cast<size_t>(width) * 32);
+  return tile;
+}
+
+ledger::StatusOr<Bytes> FetchEntryBundle(Fetcher& fetcher, uint64_t index, uint32_t width) {
+  ledger::TileId id;
+  id.entries = true;
+  id.index = index;
+  id.width = width;
+  std::string path = ledger::FormatTilePath(id);
+  auto bundle = fetcher.Get(path);
+  if (!bundle.ok() && bundle.status().IsNotFound() && width < ledger::kTileWidth) {
+    id.width = ledger::kTileWidth;
+    path = ledger::FormatTilePath(id);
+    bundle = fetcher.Get(path);
+  }
+  if (!bundle.ok()) return bundle.status();
+  auto entries = ledger::ParseEntryBundle(*bundle);
+  if (!entries.ok())
+    return Status::Corruption(fetcher.Describe(path) + " is not an entry bundle: " + entries.status().message());
+  if (entries->size() != id.width)
+    return Status::Corruption(fetcher.Describe(path) + " holds " + std::to_string(entries->size()) +
+                              " entries, not " + std::to_string(id.width));
+  // A full bundle fetched in place of a partial one is cut after the
+  // width-th entry; a bundle is a plain concatenation, so that is a prefix.
+  const ledger::ByteView& last = (*entries)[width - 1];
+  size_t end = static_cast<size_t>(last.data() + last.size() - bundle->data());
+  bundle->resize(end);
+  return bundle;
+}
+
+ledger::Status TileHashReader::ReadHashes(const std::vector<ledger::NodeId>& ids, std::vector<Hash>* out) const {
+  out->clear();
+  out->reserve(ids.size());
+  for (const ledger::NodeId& id : ids) {
+    if (id.level >= 64) return Status::InvalidArgument("node level " + std::to_string(id.level) + " is out of range");
+    uint8_t tile_level = static_cast<uint8_t>(id.level / ledger::kTileHeight);
+    unsigned height = id.level % ledger::kTileHeight;
+    // The node covers 2^height consecutive hashes of the tile's base level,
+    // always inside one tile because 2^height divides the tile width.
+    uint64_t first = id.index << height;
+    uint64_t count = uint64_t{1} << height;
+    uint64_t tile_index = first / ledger::kTileWidth;
+    uint64_t offset = first % ledger::kTileWidth;
+    if ((first >> height) != id.index) return Status::InvalidArgument("node index out of range");
+    uint32_t width = ledger::TileWidthForSize(tile_level, tile_index, tree_size_);
+    if (offset + count > width)
+      return Status::NotFound("node (" + std::to_string(id.level) + ", " + std::to_string(id.index) +
+                              ") is not complete in the tree of size " + std::to_string(tree_size_));
+    LEDGER_ASSIGN_OR_RETURN(std::shared_ptr<const Bytes> tile, Tile(tile_level, tile_index));
+    std::vector<Hash> level(count);
+    for (uint64_t k = 0; k < count; k++) {
+      const char* p = tile->data() + (offset + k) * 32;
+      std::copy(p, p + 32, reinterpret_cast<char*>(level[k].data()));
+    }
+    while (level.size() > 1) {
+      std::vector<Hash> up(level.size() / 2);
+      for (size_t k = 0; k < up.size(); k++) up[k] = ledger::HashChildren(level[2 * k], level[2 * k + 1]);
+      level.swap(up);
+    }
+    out->push_back(level[0]);
+  }
+  return Status::OK();
+}
+
+ledger::StatusOr<std::shared_ptr<const Bytes>> TileHashReader::Tile(uint8_t level, uint64_t index) const {
+  auto key = std::make_pair(level, index);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+  }
+  uint32_t width = ledger::TileWidthForSize(level, index, tree_size_);
+  LEDGER_ASSIGN_OR_RETURN(Bytes tile, FetchHashTile(*fetcher_, level, index, width));
+  auto shared = std::make_shared<const Bytes>(std::move(tile));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cache_.size() >= kMaxCachedTiles) cache_.clear();  // proofs are local; a cold restart is cheap
+  cache_[key] = shared;
+  return shared;
+}
+
+ledger::StatusOr<Bytes> EntryAt(Fetcher& fetcher, uint64_t index, uint64_t tree_size) {
+  if (index >= tree_size)
+    return Status::OutOfRange("entry " + std::to_string(index) + " is beyond the tree size " + std::to_string(tree_size));
+  uint64_t bundle = index / ledger::kTileWidth;
+  uint32_t width = ledger::TileWidthForSize(0, bundle, tree_size);
+  LEDGER_ASSIGN_OR_RETURN(Bytes raw, FetchEntryBundle(fetcher, bundle, width));
+  LEDGER_ASSIGN_OR_RETURN(auto entries, ledger::ParseEntryBundle(raw));
+  return Bytes(entries[index % ledger::kTileWidth]);
+}
+
+namespace {
+
+// PrepareChunk fetches a bundle and hashes (and parses) its entries; runs
+// on the worker threads.
+void FetchChunk(Fetcher& fetcher, uint64_t end, BundleChunk* chunk) {
+  chunk->width = ledger::TileWidthForSize(0, chunk->bundle, end);
+  auto raw = FetchEntryBundle(fetcher, chunk->bundle, chunk->width);
+  if (!raw.ok()) {
+    chunk->status = raw.status();
+    return;
+  }
+  chunk->raw = std::move(raw).value();
+}
+
+void ProcessChunk(uint64_t start, bool parse, BundleChunk* chunk) {
+  if (!chunk->status.ok()) return;
+  auto all = ledger::ParseEntryBundle(chunk->raw);
+  if (!all.ok()) {  // FetchEntryBundle checked it; keep the guard anyway
+    chunk->status = Status::Corruption("entry bundle " + std::to_string(chunk->bundle) + ": " + all.status().message());
+    return;
+  }
+  uint64_t base = chunk->bundle * ledger::kTileWidth;
+  size_t skip = start > base ? static_cast<size_t>(start - base) : 0;
+  chunk->first_index = base + skip;
+  chunk->entries.assign(all->begin() + static_cast<std::ptrdiff_t>(std::min(skip, all->size())), all->end());
+  chunk->leaf_hashes.reserve(chunk->entries.size());
+  for (ledger::ByteView e : chunk->entries) chunk->leaf_hashes.push_back(ledger::HashLeaf(e));
+  if (!parse) return;
+  chunk->parsed.reserve(chunk->entries.size());
+  for (ledger::ByteView e : chunk->entries) chunk->parsed.push_back(ledger::ParseEntry(e));
+}
+
+}  // namespace
+
+ledger::Status StreamBundles(Fetcher& fetcher, uint64_t start, uint64_t end, const StreamOptions& options,
+                             const std::function<ledger::Status(BundleChunk&)>& consume) {
+  if (start >= end) return Status::OK();
+  const uint64_t first = start / ledger::kTileWidth;
+  const uint64_t last = (end - 1) / ledger::kTileWidth;
+  const int fetch_threads = std::max(1, options.fetch_threads);
+  const int work_threads = std::max(1, options.work_threads);
+  // Enough bundles in flight to keep every thread busy, and no more: memory
+  // stays at a few dozen bundles whatever the size of the log.
+  const uint64_t window = static_cast<uint64_t>(2 * (fetch_threads + work_threads) + 2);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t next_fetch = first;
+  uint64_t next_consume = first;
+  int fetchers_running = fetch_threads;
+  bool stop = false;
+  std::deque<std::unique_ptr<BundleChunk>> fetched;
+  std::map<uint64_t, std::unique_ptr<BundleChunk>> ready;
+
+  auto fetch_loop = [&] {
+    for (;;) {
+      uint64_t n;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return stop || next_fetch > last || next_fetch < next_consume + window; });
+        if (stop || next_fetch > last) break;
+        n = next_fetch++;
+      }
+      auto chunk = std::make_unique<BundleChunk>();
+      chunk->bundle = n;
+      FetchChunk(fetcher, end, chunk.get());
+      std::lock_guard<std::mutex> lock(mu);
+      fetched.push_back(std::move(chunk));
+      cv.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    fetchers_running--;
+    cv.notify_all();
+  };
+  auto work_loop = [&] {
+    for (;;) {
+      std::unique_ptr<BundleChunk> chunk;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return stop || !fetched.empty() || fetchers_running == 0; });
+        if (stop || fetched.empty()) break;
+        chunk = std::move(fetched.front());
+        fetched.pop_front();
+      }
+      ProcessChunk(start, options.parse_entries, chunk.get());
+      std::lock_guard<std::mutex> lock(mu);
+      ready[chunk->bundle] = std::move(chunk);
+      cv.notify_all();
+    }
+  };
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < fetch_threads; i++) threads.emplace_back(fetch_loop);
+  for (int i = 0; i < work_threads; i++) threads.emplace_back(work_loop);
+
+  Status result;
+  for (uint64_t n = first; n <= last; n++) {
+    std::unique_ptr<BundleChunk> chunk;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return ready.count(n) > 0; });
+      chunk = std::move(ready[n]);
+      ready.erase(n);
+    }
+    result = consume(*chunk);
+    chunk.reset();
+    std::lock_guard<std::mutex> lock(mu);
+    next_consume = n + 1;
+    if (!result.ok()) stop = true;
+    cv.notify_all();
+    if (!result.ok()) break;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stop = true;
+    cv.notify_all();
+  }
+  for (auto& t : threads) t.join();
+  return result;
+}
+
+std::string ViolationRuleOf(const std::string& message) {
+  auto colon = message.find(':');
+  return colon == std::string::npos ? message : message.substr(0, colon);
+}
+
+}  // namespace verifier

@@ -1,0 +1,75 @@
+// ledger-verify: the standalone verifier of the Access Ledger. It links only
+// the pure ledger library, an HTTP client and JSON, and trusts nothing the
+// log says without a proof: see `ledger-verify --help` and verifier/README.md.
+#include <sodium.h>
+
+#include <csignal>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+
+namespace verifier {
+namespace {
+
+const std::vector<const Command*>& AllCommands() {
+  static const std::vector<const Command*> all = {&kCheckpointCommand, &kInclusionCommand, &kConsistencyCommand,
+                                                  &kReceiptCommand,    &kAuditCommand,     &kMirrorCommand,
+                                                  &kReconcileCommand};
+  return all;
+}
+
+void PrintUsage(std::ostream& out) {
+  out << "Usage: ledger-verify <command> --log URL|DIR --log-key VKEY [options]\n\n"
+         "The Access Ledger's standalone verifier: it checks signatures, proofs and\n"
+         "the whole log's rules itself, trusting nothing the log operator says.\n\n"
+         "Commands:\n";
+  for (const Command* c : AllCommands()) {
+    std::string name = c->name;
+    out << "  " << name << std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') << c->summary << "\n";
+  }
+  out << "\nCommon options:\n"
+         "  --log URL|DIR   the log's base URL (http://host:port[/prefix]) or a mirror\n"
+         "                  directory in C2SP tlog-tiles layout (DIR/checkpoint, DIR/tile/...)\n"
+         "  --log-key VKEY  the log's verifier key \"<name>+<hash>+<base64>\", or @FILE\n"
+         "                  to read it from a file such as DATA/log.vkey\n"
+         "  --json          machine-readable output\n"
+         "  --help          a command's options\n"
+         "\nExit status: 0 verified, 1 verification failed or violations found,\n"
+         "2 usage or I/O error.\n";
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(std::cerr);
+    return kExitUsage;
+  }
+  std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    PrintUsage(std::cout);
+    return kExitVerified;
+  }
+  for (const Command* c : AllCommands()) {
+    if (name != c->name) continue;
+    SetCommandName(c->name);
+    Args args;
+    int rc = ParseArgs(*c, argc - 2, argv + 2, &args);
+    if (rc >= 0) return rc;
+    return c->run(args);
+  }
+  std::cerr << "ledger-verify: unknown command \"" << name << "\" (see ledger-verify --help)" << std::endl;
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace verifier
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  if (sodium_init() < 0) {
+    std::cerr << "ledger-verify: libsodium failed to initialise" << std::endl;
+    return verifier::kExitUsage;
+  }
+  return verifier::Main(argc, argv);
+}
