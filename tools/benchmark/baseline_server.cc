@@ -1,0 +1,112 @@
+// baseline-server: the cheapest possible HTTP server with exactly ledgerd's
+// cpp-httplib settings (server/main.cc): N worker threads, TCP_NODELAY,
+// long keep-alive, 10 s timeouts, 64 MiB bodies, listen backlog re-raised
+// to 4096. It is the denominator of every HTTP ratio in BENCHMARKS.md.
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "bench.h"
+
+namespace bench {
+namespace {
+
+constexpr char kUsage[] = R"(Usage: ledger-bench baseline-server --listen HOST:PORT [flags]
+
+Serves GET <any path> with a small fixed body and POST <any path> with a
+small fixed JSON object, using the same httplib settings as ledgerd
+(worker threads, TCP_NODELAY, keep-alive 100000 requests / 30 s, listen
+backlog raised to 4096). SIGTERM or SIGINT stop it.
+
+Flags:
+  --listen HOST:PORT   address (port 0: any free port)          [127.0.0.1:0]
+  --threads N          HTTP worker threads (ledgerd's default)  [64]
+  --port-file FILE     write the bound port to FILE once listening
+)";
+
+// Same logic as RaiseListenBacklog in server/main.cc: Debian's httplib
+// compiles its backlog as 5; listen() on a listening socket only raises it.
+void RaiseListenBacklog(int port) {
+  for (int fd = 0; fd < 4096; fd++) {
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = addr.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port)
+          : addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port) : -1;
+    if (p == port) listen(fd, 4096);
+  }
+}
+
+}  // namespace
+
+int BaselineServerMain(int argc, char** argv) {
+  Flags flags(argc, argv, 2, {"listen", "threads", "port-file"}, kUsage);
+  std::string host;
+  int port = 0;
+  SplitHostPort(flags.str("listen", "127.0.0.1:0"), &host, &port);
+  int threads = static_cast<int>(flags.num("threads", 64, 1, 1024));
+  std::string port_file = flags.str("port-file");
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  httplib::Server server;
+  // Exactly ledgerd's settings (server/main.cc).
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(100000);
+  server.set_keep_alive_timeout(30);
+  server.set_read_timeout(10, 0);
+  server.set_write_timeout(10, 0);
+  server.set_payload_max_length(size_t{64} << 20);
+
+  server.Get(".*", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("baseline ok\n", "text/plain; charset=utf-8");
+  });
+  server.Post(".*", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"status":"ok"})", "application/json");
+  });
+
+  if (port == 0) {
+    port = server.bind_to_any_port(host);
+    if (port < 0) Die("cannot listen on " + host);
+  } else if (!server.bind_to_port(host, port)) {
+    Die("cannot listen on " + host + ":" + std::to_string(port));
+  }
+  RaiseListenBacklog(port);
+  std::cout << "baseline-server: listening on http://" << host << ":" << port << " with " << threads
+            << " threads" << std::endl;
+  if (!port_file.empty()) {
+    std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << port << "\n";
+    if (std::rename(tmp.c_str(), port_file.c_str()) != 0) Die("cannot write " + port_file);
+  }
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    server.stop();
+  });
+  bool ok = server.listen_after_bind();
+  if (signal_thread.joinable()) {
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+    signal_thread.join();
+  }
+  return ok ? 0 : 1;
+}
+
+}  // namespace bench
