@@ -22,6 +22,7 @@
 #include "ledger/sequencer.h"
 #include "ledger/store.h"
 #include "metrics.h"
+#include "witnessing.h"
 
 namespace {
 
@@ -43,11 +44,14 @@ Options:
   --map-size GIB        LMDB map size in GiB                    [64]
   --entries MODE        ledger: entries are signed access-ledger envelopes
                         checked against the log's rules (SPEC.md §8-§10);
-                        opaque: any bytes (a plain C2SP transparency log) [opaque]
+                        opaque: any bytes (a plain C2SP transparency log) [ledger]
   --holders FILE        holders file (SPEC.md §11): holder entries are
                         appended for new or changed holders on start
   --max-skew SECONDS    allowed distance of an access's time from the log's
                         clock                                   [300]
+  --witnesses FILE      witnesses and quorum (SPEC.md §13): cosign new
+                        checkpoints; with quorum K > 0, /checkpoint and
+                        receipts use checkpoints with K cosignatures
   --demo                ledger mode with a demo holder, accessor, policy and
                         accesses (keys in DIR/demo); what tools/run starts
   --help                show this help
@@ -68,10 +72,11 @@ struct Flags {
   size_t max_body = 64u << 20;
   size_t max_entries = 1000;
   uint64_t map_gib = 64;
-  bool opaque = true;
+  bool opaque = false;
   std::string holders;
   int64_t max_skew = 300;
   bool demo = false;
+  std::string witnesses;
 };
 
 [[noreturn]] void Die(const std::string& msg, int code = 1) {
@@ -129,6 +134,7 @@ Flags ParseFlags(int argc, char** argv) {
       if (value != "ledger" && value != "opaque") Die("--entries must be \"ledger\" or \"opaque\"", 2);
       f.opaque = value == "opaque";
     } else if (a == "--holders") f.holders = value;
+    else if (a == "--witnesses") f.witnesses = value;
     else if (a == "--max-skew") f.max_skew = static_cast<int64_t>(ParseNumberFlag(a, value, 0, 86400 * 365));
     else Die("unknown flag " + a + " (see --help)", 2);
   }
@@ -218,11 +224,23 @@ int main(int argc, char** argv) {
       Die("holders: " + s.ToString());
   }
 
+  std::unique_ptr<ledgerd::Witnessing> witnessing;
+  if (!flags.witnesses.empty()) {
+    auto config = ledgerd::LoadWitnessingConfig(flags.witnesses);
+    if (!config.ok()) Die("--witnesses: " + config.status().message());
+    auto w = ledgerd::Witnessing::Create(store->get(), (*signer)->verifier(), std::move(*config),
+                                         flags.data + "/witnessed.checkpoint");
+    if (!w.ok()) Die("--witnesses: " + w.status().message());
+    witnessing = std::move(*w);
+    if (auto s = witnessing->Start(); !s.ok()) Die("witnessing: " + s.ToString());
+  }
+
   ledgerd::Metrics metrics;
   ledgerd::ApiOptions api_options;
   api_options.max_body_bytes = flags.max_body;
   api_options.max_entries_per_request = flags.max_entries;
   api_options.opaque_entries = flags.opaque;
+  api_options.witnessing = witnessing.get();
   ledgerd::Api api(store->get(), &sequencer, &metrics, api_options);
 
   httplib::Server server;
@@ -251,6 +269,9 @@ int main(int argc, char** argv) {
             << flags.data << "/log.vkey\n"
             << "ledgerd: entries      " << (flags.opaque ? "opaque bytes" : "signed access-ledger envelopes") << "\n"
             << "ledgerd: tree size    " << (*store)->size() << "\n"
+            << (witnessing ? "ledgerd: witnesses    " + std::to_string(witnessing->witness_count()) + ", quorum " +
+                                 std::to_string(witnessing->quorum()) + "\n"
+                           : std::string())
             << "ledgerd: listening on http://" << flags.host << ":" << port << std::endl;
   if (!flags.port_file.empty()) {
     if (auto s = ledger::WriteFileAtomic(flags.port_file, std::to_string(port) + "\n", 0644); !s.ok()) Die(s.message());
@@ -266,12 +287,14 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     std::cout << "ledgerd: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", shutting down" << std::endl;
+    if (witnessing) witnessing->Stop();  // answers waiting receipts with 503
     server.stop();
   });
 
   bool ok = server.listen_after_bind();
   // The server returns once stopped and its workers (and so every waiting
   // append) are done; then drain the sequencer and close LMDB.
+  if (witnessing) witnessing->Stop();
   sequencer.Stop();
   if (!ok && server.is_running()) std::cerr << "ledgerd: server stopped unexpectedly\n";
   if (signal_thread.joinable()) {

@@ -93,15 +93,18 @@ std::string Encode(ByteView data, const char* alphabet, bool pad) {
   return out;
 }
 
+// DecodeTable maps a character to its 6-bit value, or -1.
+struct DecodeTable {
+  int8_t v[256];
+  explicit DecodeTable(const char* alphabet) {
+    for (int i = 0; i < 256; i++) v[i] = -1;
+    for (int i = 0; i < 64; i++) v[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
+  }
+};
+
 int DecodeChar(char c, bool url) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (!url && c == '+') return 62;
-  if (!url && c == '/') return 63;
-  if (url && c == '-') return 62;
-  if (url && c == '_') return 63;
-  return -1;
+  static const DecodeTable kStdTable(kStd), kUrlTable(kUrl);
+  return (url ? kUrlTable : kStdTable).v[static_cast<unsigned char>(c)];
 }
 
 StatusOr<Bytes> Decode(std::string_view text, bool url) {

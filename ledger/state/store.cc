@@ -92,13 +92,12 @@ struct EnvCloser {
 };
 
 // PerfectRoot reduces 2^k consecutive sibling hashes to their subtree root.
+// count is at most 2^(kGroupHeight-1) = 8, so this never allocates.
 Hash PerfectRoot(const uint8_t* hashes, uint64_t count) {
-  std::vector<Hash> level(count);
+  Hash level[8];
   for (uint64_t i = 0; i < count; i++) std::memcpy(level[i].data(), hashes + 32 * i, 32);
-  while (level.size() > 1) {
-    for (size_t i = 0; i < level.size() / 2; i++) level[i] = HashChildren(level[2 * i], level[2 * i + 1]);
-    level.resize(level.size() / 2);
-  }
+  for (uint64_t n = count; n > 1; n /= 2)
+    for (uint64_t i = 0; i < n / 2; i++) level[i] = HashChildren(level[2 * i], level[2 * i + 1]);
   return level[0];
 }
 
@@ -162,6 +161,10 @@ using ChunkLookup = std::function<StatusOr<ByteView>(int group, uint64_t chunk)>
 
 Status ReadNodes(const std::vector<NodeId>& ids, std::vector<Hash>* out, const ChunkLookup& lookup) {
   out->resize(ids.size());
+  bool have_chunk = false;
+  int last_group = -1;
+  uint64_t last_chunk = 0;
+  ByteView data;
   for (size_t n = 0; n < ids.size(); n++) {
     const NodeId& id = ids[n];
     if (id.level >= 64) return Status::InvalidArgument("node level out of range");
@@ -172,7 +175,14 @@ Status ReadNodes(const std::vector<NodeId>& ids, std::vector<Hash>* out, const C
     uint64_t count = uint64_t{1} << h;
     uint64_t chunk = first / kChunkWidth;
     uint64_t offset = first % kChunkWidth;
-    LEDGER_ASSIGN_OR_RETURN(ByteView data, lookup(group, chunk));
+    // Consecutive nodes (a tile, a proof's lower levels) share chunks: one
+    // lookup per chunk, not per node.
+    if (!have_chunk || group != last_group || chunk != last_chunk) {
+      LEDGER_ASSIGN_OR_RETURN(data, lookup(group, chunk));
+      have_chunk = true;
+      last_group = group;
+      last_chunk = chunk;
+    }
     if (data.size() < (offset + count) * 32)
       return Status::NotFound("node (" + std::to_string(id.level) + ", " + std::to_string(id.index) +
                               ") is not stored");
