@@ -45,6 +45,8 @@ int BuildLogMain(int argc, char** argv);
 int GenBodiesMain(int argc, char** argv);
 int GenPathsMain(int argc, char** argv);
 int LmdbBaselineMain(int argc, char** argv);
+int VerifyBaselineMain(int argc, char** argv);
+int GenAccessBodiesMain(int argc, char** argv);
 
 }  // namespace bench
 

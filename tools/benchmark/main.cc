@@ -17,6 +17,8 @@ Commands:
   load             closed-loop HTTP load generator; prints JSON results
   build-log        create a log of N random entries, ready for ledgerd --data DIR
   gen-bodies       write POST /v1/entries bodies of random entries, one per line
+  gen-access-bodies  write bodies of signed access records for a --demo log
+  verify-baseline  bare Ed25519 verification loop (the bound of verified appends)
   gen-paths        write random inclusion-proof / tile / bundle paths, one per line
   lmdb-baseline    durable append rate through Store/WriteBatch (storage limit)
 
@@ -139,6 +141,8 @@ int main(int argc, char** argv) {
   if (cmd == "gen-bodies") return bench::GenBodiesMain(argc, argv);
   if (cmd == "gen-paths") return bench::GenPathsMain(argc, argv);
   if (cmd == "lmdb-baseline") return bench::LmdbBaselineMain(argc, argv);
+  if (cmd == "verify-baseline") return bench::VerifyBaselineMain(argc, argv);
+  if (cmd == "gen-access-bodies") return bench::GenAccessBodiesMain(argc, argv);
   std::cerr << bench::kUsage;
   bench::Die("unknown command \"" + cmd + "\"", 2);
 }
