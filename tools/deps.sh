@@ -1,6 +1,6 @@
 # Sourced by tools/run, tools/test and tools/bench: installs the Debian
 # packages the build needs when any is missing (as root, or through sudo).
-LEDGER_PACKAGES="libsodium-dev liblmdb-dev libcpp-httplib-dev nlohmann-json3-dev catch2 cmake g++ make pkg-config"
+LEDGER_PACKAGES="libsodium-dev liblmdb-dev libcpp-httplib-dev nlohmann-json3-dev catch2 cmake g++ make pkg-config nginx-light"
 
 ledger_install_deps() {
   local missing=""

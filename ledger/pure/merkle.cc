@@ -296,4 +296,29 @@ Hash CompactRange::Root() const {
   return FoldRange(frontier_.data(), frontier_.size());
 }
 
+Status CachingHashReader::ReadHashes(const std::vector<NodeId>& ids, std::vector<Hash>* out) const {
+  out->resize(ids.size());
+  std::vector<NodeId> missing;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < ids.size(); i++) {
+    if (ids[i].level >= 64) return Status::InvalidArgument("node level out of range");
+    auto it = cache_[ids[i].level].find(ids[i].index);
+    if (it != cache_[ids[i].level].end()) {
+      (*out)[i] = it->second;
+    } else {
+      missing.push_back(ids[i]);
+      where.push_back(i);
+    }
+  }
+  if (missing.empty()) return Status::OK();
+  std::vector<Hash> got;
+  LEDGER_RETURN_IF_ERROR(base_.ReadHashes(missing, &got));
+  if (got.size() != missing.size()) return Status::Internal("hash reader returned the wrong number of hashes");
+  for (size_t j = 0; j < missing.size(); j++) {
+    (*out)[where[j]] = got[j];
+    cache_[missing[j].level].emplace(missing[j].index, got[j]);
+  }
+  return Status::OK();
+}
+
 }  // namespace ledger

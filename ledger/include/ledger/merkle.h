@@ -12,6 +12,7 @@
 #define LEDGER_MERKLE_H_
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "ledger/bytes.h"
@@ -72,6 +73,19 @@ StatusOr<Hash> RootFromInclusionProof(const Hash& leaf, uint64_t index, uint64_t
 // proof and equal roots; from == 0 requires an empty proof.
 Status VerifyConsistency(uint64_t from, uint64_t to, const std::vector<Hash>& proof,
                          const Hash& from_root, const Hash& to_root);
+
+// CachingHashReader memoises the nodes read through it, for building many
+// proofs against one tree (the receipts of a batch share most of their
+// nodes). Not thread-safe; the wrapped reader must outlive it.
+class CachingHashReader : public HashReader {
+ public:
+  explicit CachingHashReader(const HashReader& base) : base_(base) {}
+  Status ReadHashes(const std::vector<NodeId>& ids, std::vector<Hash>* out) const override;
+
+ private:
+  const HashReader& base_;
+  mutable std::unordered_map<uint64_t, Hash> cache_[64];  // per level, by index
+};
 
 // CompactRange is the right frontier of a tree: the roots of the maximal
 // complete subtrees covering [0, size), largest first. It lets a sequencer
