@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "ledger/cosignature.h"
 #include "ledger/ledger_hook.h"
 #include "ledger/merkle.h"
 #include "ledger/note.h"
@@ -495,6 +496,91 @@ TEST_CASE("receipts from a real log: the disclosed access passes the gate, the u
   // The holder's own entries are no access.
   RequireRefused(CheckReceipt(a1.receipt, std::nullopt, log->verifier(), GateExpectation{}), "not an access: ");
   seq.Stop();
+}
+
+TEST_CASE("a witness policy requires cosignatures from a quorum of distinct listed witnesses", "[gate]") {
+  Fixture f;
+  auto a = Must(CosignatureSigner::Generate("witness-a.example"));
+  auto b = Must(CosignatureSigner::Generate("witness-b.example"));
+  auto c = Must(CosignatureSigner::Generate("witness-c.example"));
+  auto outsider = Must(CosignatureSigner::Generate("witness-x.example"));
+  std::string body = f.cp.Format();
+  auto line = [&](const CosignatureSigner& w, uint64_t t = 1767225600) { return Must(w.CosignLine(body, t)); };
+  auto receipt = [&](const std::string& suffix) {
+    TlogProof p = f.Proof(2);
+    p.checkpoint = f.checkpoint + suffix;
+    return FormatTlogProof(p);
+  };
+  auto policy = [&](std::vector<const CosignatureSigner*> ws, size_t quorum) {
+    GateExpectation e = Fixture::Expect();
+    for (const auto* w : ws) e.witnesses.push_back(w->verifier());
+    e.quorum = quorum;
+    return e;
+  };
+  const std::string ab = receipt(line(*a) + line(*b));
+
+  SECTION("quorum met") {
+    GateDecision d = f.Check(ab, policy({a.get(), b.get(), c.get()}, 2));
+    INFO(d.reason);
+    REQUIRE(d.allowed);
+    REQUIRE(d.cosignatures.size() == 2);
+    CHECK(d.cosignatures[0].witness == a->verifier().VerifierKeyString());
+    CHECK(d.cosignatures[1].witness == b->verifier().VerifierKeyString());
+    CHECK(d.cosignatures[0].timestamp == 1767225600);
+    CHECK(f.Check(ab, policy({a.get(), b.get()}, 2)).allowed);
+    CHECK(f.Check(ab, policy({b.get()}, 1)).allowed);
+  }
+  SECTION("no policy: cosignatures are ignored, as before") {
+    GateDecision d = f.Check(ab);
+    CHECK(d.allowed);
+    CHECK(d.cosignatures.empty());
+    CHECK(f.Check(receipt(line(*a) + "— witness-a.example " + Base64Encode(std::string(76, '\x01')) + "\n")).allowed);
+  }
+  SECTION("one short of the quorum") {
+    GateDecision d = f.Check(ab, policy({a.get(), b.get(), c.get()}, 3));
+    RequireRefused(d, "witness quorum: ");
+    CHECK(d.reason.find("from 2 of the listed witnesses (witness-a.example, witness-b.example), 3 required") !=
+          std::string::npos);
+    CHECK(d.cosignatures.size() == 2);  // who did cosign, for the report
+    CHECK_FALSE(d.access);
+    RequireRefused(f.Check(f.Receipt(2), policy({a.get()}, 1)), "witness quorum: ");
+  }
+  SECTION("duplicate lines of one witness, or one witness listed twice, count once") {
+    std::string twice = receipt(line(*a, 1767225600) + line(*a, 1767225700));
+    RequireRefused(f.Check(twice, policy({a.get(), b.get()}, 2)), "witness quorum: ");
+    GateDecision d = f.Check(twice, policy({a.get(), b.get()}, 1));
+    REQUIRE(d.allowed);
+    REQUIRE(d.cosignatures.size() == 1);
+    CHECK(d.cosignatures[0].timestamp == 1767225700);
+    CHECK(f.Check(twice, policy({a.get(), a.get()}, 1)).allowed);
+    RequireRefused(f.Check(twice, policy({a.get(), a.get()}, 2)), "witness policy: ");
+  }
+  SECTION("an unlisted witness is ignored") {
+    std::string with_outsider = receipt(line(*a) + line(*outsider));
+    RequireRefused(f.Check(with_outsider, policy({a.get(), b.get()}, 2)), "witness quorum: ");
+    CHECK(f.Check(with_outsider, policy({a.get(), b.get()}, 1)).allowed);
+  }
+  SECTION("a bad cosignature by a listed witness is refused, whatever the quorum") {
+    Checkpoint other = f.cp;
+    other.size = 6;
+    std::string wrong = Must(a->CosignLine(other.Format(), 1767225600));  // a's line over another checkpoint
+    std::string bad = receipt(line(*b) + wrong);
+    GateDecision d = f.Check(bad, policy({a.get(), b.get()}, 1));
+    RequireRefused(d, "bad cosignature: ");
+    CHECK(d.reason.find("witness-a.example") != std::string::npos);
+    CHECK(d.cosignatures.empty());
+    RequireRefused(f.Check(bad, policy({a.get()}, 0)), "bad cosignature: ");
+    CHECK(f.Check(bad, policy({b.get()}, 1)).allowed);  // a is not listed: its line is ignored
+  }
+  SECTION("the log's signature is still checked first") {
+    TlogProof p = f.Proof(2);
+    p.checkpoint = body + "\n" + line(*a);  // cosigned, but not signed by the log
+    RequireRefused(f.Check(FormatTlogProof(p), policy({a.get()}, 1)), "bad checkpoint: ");
+  }
+  SECTION("a quorum above the distinct witnesses is a policy error") {
+    RequireRefused(f.Check(ab, policy({a.get(), b.get()}, 3)), "witness policy: ");
+    RequireRefused(f.Check(ab, policy({}, 1)), "witness policy: ");
+  }
 }
 
 TEST_CASE("CheckReceipt time per call", "[.bench]") {

@@ -19,10 +19,12 @@
 #include <string>
 #include <vector>
 
+#include "ledger/cosignature.h"
 #include "ledger/merkle.h"
 #include "ledger/note.h"
 #include "ledger/record.h"
 #include "ledger/tiles.h"
+#include "ledger/tlog_proof.h"
 #include "ledger/vrf.h"
 #include "../verifier/audit.h"
 #include "../verifier/cli.h"
@@ -426,4 +428,366 @@ TEST_CASE("mirror copies a log it verified and refuses one it cannot", "[verifie
   CHECK(ReadAll(dst + "/checkpoint").find("\n700\n") != std::string::npos);
   fs::remove_all(src);
   fs::remove_all(dst);
+}
+
+// --- Witness quorum (--witness / --quorum) ----------------------------------------
+
+namespace {
+
+// Cosigners signs checkpoints as witnesses, in C2SP tlog-cosignature v1.
+struct Cosigners {
+  std::unique_ptr<CosignatureSigner> a = std::move(CosignatureSigner::Generate("witness-a.example")).value();
+  std::unique_ptr<CosignatureSigner> b = std::move(CosignatureSigner::Generate("witness-b.example")).value();
+  std::unique_ptr<CosignatureSigner> c = std::move(CosignatureSigner::Generate("witness-c.example")).value();
+  std::unique_ptr<CosignatureSigner> outsider = std::move(CosignatureSigner::Generate("witness-x.example")).value();
+};
+
+std::string VKey(const CosignatureSigner& w) { return w.verifier().VerifierKeyString(); }
+
+// Body returns a signed note's text (the checkpoint body a cosignature covers).
+std::string Body(const std::string& note) { return note.substr(0, note.find("\n\n") + 1); }
+
+// Cosign appends a cosignature line by each of |witnesses| to a signed note.
+std::string Cosign(const std::string& note, const std::vector<const CosignatureSigner*>& witnesses,
+                   uint64_t timestamp = 1767225600) {
+  std::string out = note;
+  for (const CosignatureSigner* w : witnesses) {
+    auto line = w->CosignLine(Body(note), timestamp);
+    REQUIRE(line.ok());
+    out += *line;
+  }
+  return out;
+}
+
+// WitnessArgs returns "--witness K" for each key, then "--quorum Q" if Q >= 0.
+std::vector<std::string> WitnessArgs(const std::vector<const CosignatureSigner*>& witnesses, int quorum = -1) {
+  std::vector<std::string> out;
+  for (const CosignatureSigner* w : witnesses) {
+    out.push_back("--witness");
+    out.push_back(VKey(*w));
+  }
+  if (quorum >= 0) {
+    out.push_back("--quorum");
+    out.push_back(std::to_string(quorum));
+  }
+  return out;
+}
+
+std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// WitnessedLog: an honest access ledger of 5 entries in a mirror directory.
+struct WitnessedLog {
+  TestLog log;
+  Parties p;
+  Cosigners w;
+  std::string dir = TempDir("witness");
+  std::string key;
+  std::string note;  // the log-signed checkpoint, no cosignatures
+
+  WitnessedLog() {
+    log.Add(HolderEntry(log, p));                                                 // 0
+    log.Add(AuthorizeEntry(p, *p.accessor));                                      // 1
+    log.Add(PolicyEntry(p, 1));                                                   // 2
+    log.Add(AccessEntry(*p.accessor, "r1", "CUSTOMER_SUPPORT", "BALANCES"));      // 3
+    log.Add(AccessEntry(*p.accessor, "r2", "CUSTOMER_SUPPORT", "TRANSACTIONS"));  // 4
+    log.WriteMirror(dir, log.entries.size());
+    key = log.VerifierKey();
+    note = ReadAll(dir + "/checkpoint");
+  }
+  ~WitnessedLog() { fs::remove_all(dir); }
+
+  // Checkpoint writes |text| as the mirror's checkpoint and to a file.
+  std::string Checkpoint(const std::string& text, const std::string& name = "cp") {
+    WriteFile(dir + "/checkpoint", text);
+    std::string path = dir + "." + name;
+    WriteFile(path, text);
+    return path;
+  }
+
+  // CheckpointRc runs `checkpoint --checkpoint FILE` with the witness words.
+  int CheckpointRc(const std::string& text, const std::vector<std::string>& words, std::string* out) {
+    std::string path = Checkpoint(text);
+    int rc = RunCommand(verifier::kCheckpointCommand, Concat({"--log-key", key, "--checkpoint", path}, words), out);
+    fs::remove(path);
+    return rc;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("checkpoint --witness/--quorum: distinct listed witnesses with valid cosignatures", "[verifier][witness]") {
+  WitnessedLog t;
+  Cosigners& w = t.w;
+  std::string out;
+
+  SECTION("quorum met (default: every listed witness)") {
+    std::string two = Cosign(t.note, {w.a.get(), w.b.get()});
+    int rc = t.CheckpointRc(two, WitnessArgs({w.a.get(), w.b.get()}), &out);
+    INFO(out);
+    CHECK(rc == 0);
+    CHECK(out.find("witnesses   2 of 2 listed cosigned, quorum 2") != std::string::npos);
+    CHECK(out.find("cosigned      " + VKey(*w.a)) != std::string::npos);
+    REQUIRE(t.CheckpointRc(two, Concat(WitnessArgs({w.a.get(), w.b.get(), w.c.get()}, 2), {"--json"}), &out) == 0);
+    json j = json::parse(out);
+    CHECK(j["verified"] == true);
+    CHECK(j["note"] == two);
+    CHECK(j["witnesses"]["quorum"] == 2);
+    CHECK(j["witnesses"]["listed"] == 3);
+    CHECK(j["witnesses"]["valid"] == 2);
+    CHECK(j["witnesses"]["cosigned"][0]["witness"] == VKey(*w.a));
+    CHECK(j["witnesses"]["cosigned"][0]["timestamp"] == 1767225600);
+    CHECK(j["witnesses"]["cosigned"][1]["witness"] == VKey(*w.b));
+    CHECK(j["witnesses"]["not_cosigned"] == json::array({VKey(*w.c)}));
+    // A cosigned checkpoint still verifies without a witness policy, and
+    // the output is unchanged (no "witnesses").
+    REQUIRE(t.CheckpointRc(two, {"--json"}, &out) == 0);
+    CHECK_FALSE(json::parse(out).contains("witnesses"));
+    // @FILE, as ledger-witness writes STATE/witness.vkey.
+    std::string vkey_file = t.dir + ".a.vkey";
+    WriteFile(vkey_file, VKey(*w.a) + "\n");
+    CHECK(t.CheckpointRc(two, {"--witness", "@" + vkey_file}, &out) == 0);
+    CHECK(t.CheckpointRc(two, {"--witness", vkey_file, "--witness", VKey(*w.b)}, &out) == 0);
+    fs::remove(vkey_file);
+  }
+  SECTION("one short of the quorum: exit 1, naming the count, the quorum and who cosigned") {
+    std::string two = Cosign(t.note, {w.a.get(), w.b.get()});
+    int rc = t.CheckpointRc(two, WitnessArgs({w.a.get(), w.b.get(), w.c.get()}), &out);
+    INFO(out);
+    CHECK(rc == 1);
+    CHECK(out.find("2 valid cosignatures from distinct listed witnesses, 3 required") != std::string::npos);
+    CHECK(out.find("cosigned by: witness-a.example, witness-b.example") != std::string::npos);
+    CHECK(out.find("not cosigned  " + VKey(*w.c)) != std::string::npos);
+    REQUIRE(t.CheckpointRc(two, Concat(WitnessArgs({w.a.get(), w.b.get(), w.c.get()}, 3), {"--json"}), &out) == 1);
+    json j = json::parse(out);
+    CHECK(j["verified"] == false);
+    CHECK(j["error"].get<std::string>().find("witness quorum not met") != std::string::npos);
+    CHECK(j["witnesses"]["valid"] == 2);
+    CHECK(j["witnesses"]["quorum"] == 3);
+    CHECK(j["witnesses"]["cosigned"].size() == 2);
+    CHECK(j["witnesses"]["not_cosigned"] == json::array({VKey(*w.c)}));
+    // No cosignature at all.
+    CHECK(t.CheckpointRc(t.note, WitnessArgs({w.a.get()}), &out) == 1);
+    CHECK(out.find("0 valid cosignatures from distinct listed witnesses, 1 required") != std::string::npos);
+    CHECK(out.find("cosigned by: none") != std::string::npos);
+  }
+  SECTION("several lines of one witness count once, and so does a witness listed twice") {
+    std::string repeated = Cosign(Cosign(t.note, {w.a.get()}, 1767225600), {w.a.get()}, 1767225700);
+    CHECK(t.CheckpointRc(repeated, WitnessArgs({w.a.get(), w.b.get()}, 2), &out) == 1);
+    CHECK(out.find("1 valid cosignature from distinct listed witnesses, 2 required") != std::string::npos);
+    REQUIRE(t.CheckpointRc(repeated, Concat(WitnessArgs({w.a.get(), w.b.get()}, 1), {"--json"}), &out) == 0);
+    json j = json::parse(out);
+    CHECK(j["witnesses"]["valid"] == 1);
+    CHECK(j["witnesses"]["cosigned"][0]["timestamp"] == 1767225700);  // the latest
+    // --witness A --witness A is one witness: quorum 1 by default, 2 is a
+    // usage error.
+    CHECK(t.CheckpointRc(repeated, WitnessArgs({w.a.get(), w.a.get()}), &out) == 0);
+    CHECK(t.CheckpointRc(repeated, WitnessArgs({w.a.get(), w.a.get()}, 2), &out) == 2);
+  }
+  SECTION("an unlisted witness is ignored, even a bad line of it") {
+    std::string with_outsider = Cosign(t.note, {w.a.get(), w.outsider.get()});
+    CHECK(t.CheckpointRc(with_outsider, WitnessArgs({w.a.get(), w.b.get()}, 2), &out) == 1);
+    CHECK(out.find("1 valid cosignature from distinct listed witnesses, 2 required") != std::string::npos);
+    CHECK(t.CheckpointRc(with_outsider, WitnessArgs({w.a.get(), w.b.get()}, 1), &out) == 0);
+    CHECK(out.find("witness-x.example") == std::string::npos);
+    // An outsider's line over another checkpoint does not verify; it is
+    // not checked at all.
+    std::string bad_outsider = Cosign(t.note, {w.a.get()}) + "— witness-x.example " +
+                               Base64Encode(std::string(4 + 8 + 64, '\x01')) + "\n";
+    CHECK(t.CheckpointRc(bad_outsider, WitnessArgs({w.a.get()}), &out) == 0);
+  }
+  SECTION("a bad cosignature by a listed witness refuses the checkpoint, whatever the quorum") {
+    // a's line over another checkpoint (size 4), appended to this one.
+    std::string other = t.log.SignCheckpoint(4);
+    auto wrong = w.a->CosignLine(Body(other), 1767225600);
+    REQUIRE(wrong.ok());
+    std::string bad = Cosign(t.note, {w.b.get()}) + *wrong;
+    int rc = t.CheckpointRc(bad, WitnessArgs({w.a.get(), w.b.get()}, 1), &out);
+    INFO(out);
+    CHECK(rc == 1);
+    CHECK(out.find("invalid cosignature by witness witness-a.example") != std::string::npos);
+    // Tampered signature bytes.
+    std::string good_a = *w.a->CosignLine(Body(t.note), 1767225600);
+    auto sp = good_a.rfind(' ');
+    Bytes sig = *Base64Decode(good_a.substr(sp + 1, good_a.size() - sp - 2));
+    sig[20] ^= 1;
+    std::string tampered = t.note + good_a.substr(0, sp + 1) + Base64Encode(sig) + "\n";
+    CHECK(t.CheckpointRc(tampered, WitnessArgs({w.a.get()}, 0), &out) == 1);
+    // Without a policy the bad line is someone else's business.
+    CHECK(t.CheckpointRc(tampered, {}, &out) == 0);
+    // The log's own signature is still required.
+    std::string unsigned_note = Body(t.note) + "\n" + *w.a->CosignLine(Body(t.note), 1767225600);
+    CHECK(t.CheckpointRc(unsigned_note, WitnessArgs({w.a.get()}), &out) == 1);
+  }
+  SECTION("usage errors: a quorum above the distinct witnesses, bad keys") {
+    std::string two = Cosign(t.note, {w.a.get(), w.b.get()});
+    CHECK(t.CheckpointRc(two, WitnessArgs({w.a.get(), w.b.get()}, 3), &out) == 2);
+    CHECK(t.CheckpointRc(two, {"--quorum", "1"}, &out) == 2);
+    CHECK(t.CheckpointRc(two, {"--quorum", "0"}, &out) == 0);
+    CHECK(t.CheckpointRc(two, {"--witness", "not-a-key"}, &out) == 2);
+    CHECK(t.CheckpointRc(two, {"--witness", t.key}, &out) == 2);  // a log key (type 0x01), not a witness key
+    CHECK(t.CheckpointRc(two, Concat(WitnessArgs({w.a.get()}), {"--quorum", "x"}), &out) == 2);
+    CHECK(t.CheckpointRc(two, Concat(WitnessArgs({w.a.get()}), {"--quorum", "1", "--quorum", "1"}), &out) == 2);
+    // Every command refuses a quorum above the witnesses before doing anything.
+    std::vector<std::string> too_many = WitnessArgs({w.a.get()}, 2);
+    CHECK(RunCommand(verifier::kAuditCommand, Concat({"--log", t.dir, "--log-key", t.key}, too_many), &out) == 2);
+    CHECK(RunCommand(verifier::kMirrorCommand, Concat({"--log", t.dir, "--log-key", t.key, "--out", t.dir + ".m"}, too_many),
+                     &out) == 2);
+    CHECK(RunCommand(verifier::kConsistencyCommand, Concat({"--log", t.dir, "--log-key", t.key, "--old", t.dir + "/checkpoint"}, too_many),
+                     &out) == 2);
+    fs::remove_all(t.dir + ".m");
+  }
+}
+
+TEST_CASE("every command that opens a checkpoint applies the witness quorum", "[verifier][witness]") {
+  WitnessedLog t;
+  Cosigners& w = t.w;
+  std::string out;
+  const std::string two = Cosign(t.note, {w.a.get(), w.b.get()});
+  const std::vector<std::string> ab = WitnessArgs({w.a.get(), w.b.get()});                 // quorum 2: met
+  const std::vector<std::string> abc = WitnessArgs({w.a.get(), w.b.get(), w.c.get()});     // quorum 3: one short
+  std::string cp_file = t.Checkpoint(two);  // also the mirror's checkpoint
+
+  SECTION("inclusion: against a checkpoint, and a tlog-proof's") {
+    std::string entry = t.dir + ".entry";
+    WriteFile(entry, t.log.entries[3] + "\n");
+    std::vector<std::string> base = {"--log", t.dir, "--log-key", t.key, "--entry", entry, "--index", "3"};
+    CHECK(RunCommand(verifier::kInclusionCommand, Concat(base, ab), &out) == 0);
+    CHECK(RunCommand(verifier::kInclusionCommand, Concat(Concat(base, {"--checkpoint", cp_file}), ab), &out) == 0);
+    int rc = RunCommand(verifier::kInclusionCommand, Concat(Concat(base, abc), {"--json"}), &out);
+    INFO(out);
+    CHECK(rc == 1);
+    json j = json::parse(out);
+    CHECK(j["verified"] == false);
+    CHECK(j["witnesses"]["valid"] == 2);
+    TlogProof p;
+    p.extra = t.log.entries[3];
+    p.index = 3;
+    p.inclusion = *InclusionProof(3, 5, t.log.tree);
+    p.checkpoint = two;
+    std::string proof = t.dir + ".proof";
+    WriteFile(proof, FormatTlogProof(p));
+    CHECK(RunCommand(verifier::kInclusionCommand, Concat({"--log-key", t.key, "--proof", proof, "--json"}, ab), &out) == 0);
+    CHECK(json::parse(out)["witnesses"]["valid"] == 2);
+    CHECK(RunCommand(verifier::kInclusionCommand, Concat({"--log-key", t.key, "--proof", proof}, abc), &out) == 1);
+    CHECK(out.find("2 valid cosignatures from distinct listed witnesses, 3 required") != std::string::npos);
+    fs::remove(entry);
+    fs::remove(proof);
+  }
+  SECTION("consistency: both checkpoints must meet the quorum") {
+    std::string old_plain = t.dir + ".old";
+    std::string old_two = t.dir + ".old2";
+    WriteFile(old_plain, t.log.SignCheckpoint(3));
+    WriteFile(old_two, Cosign(t.log.SignCheckpoint(3), {w.a.get(), w.b.get()}));
+    std::vector<std::string> base = {"--log", t.dir, "--log-key", t.key};
+    CHECK(RunCommand(verifier::kConsistencyCommand, Concat(Concat(base, {"--old", old_two}), ab), &out) == 0);
+    CHECK(RunCommand(verifier::kConsistencyCommand, Concat(base, {"--old", old_plain}), &out) == 0);
+    int rc = RunCommand(verifier::kConsistencyCommand, Concat(Concat(base, {"--old", old_plain}), ab), &out);
+    INFO(out);
+    CHECK(rc == 1);
+    CHECK(out.find("0 valid cosignatures") != std::string::npos);
+    // The new checkpoint (--new FILE) too.
+    CHECK(RunCommand(verifier::kConsistencyCommand, Concat(Concat(base, {"--old", old_two, "--new", old_plain}), ab), &out) == 1);
+    CHECK(RunCommand(verifier::kConsistencyCommand, Concat(Concat(base, {"--old", old_two, "--new", cp_file, "--json"}), ab), &out) == 0);
+    json j = json::parse(out);
+    CHECK(j["old_witnesses"]["valid"] == 2);
+    CHECK(j["new_witnesses"]["valid"] == 2);
+    fs::remove(old_plain);
+    fs::remove(old_two);
+  }
+  SECTION("receipt: the gate's witness policy") {
+    TlogProof p;
+    p.extra = t.log.entries[3];
+    p.index = 3;
+    p.inclusion = *InclusionProof(3, 5, t.log.tree);
+    p.checkpoint = two;
+    std::string receipt = t.dir + ".receipt";
+    WriteFile(receipt, FormatTlogProof(p));
+    std::vector<std::string> base = {"--log-key", t.key, "--receipt", receipt, "--accessor", kAccessor};
+    CHECK(RunCommand(verifier::kReceiptCommand, base, &out) == 0);
+    CHECK(RunCommand(verifier::kReceiptCommand, Concat(Concat(base, ab), {"--json"}), &out) == 0);
+    CHECK(json::parse(out)["witnesses"]["valid"] == 2);
+    int rc = RunCommand(verifier::kReceiptCommand, Concat(base, abc), &out);
+    INFO(out);
+    CHECK(rc == 1);
+    CHECK(out.find("refused: witness quorum: ") != std::string::npos);
+    CHECK(out.find("2 of the listed witnesses (witness-a.example, witness-b.example), 3 required") != std::string::npos);
+    REQUIRE(RunCommand(verifier::kReceiptCommand, Concat(Concat(base, abc), {"--json"}), &out) == 1);
+    json j = json::parse(out);
+    CHECK(j["verified"] == false);
+    CHECK(j["witnesses"]["not_cosigned"] == json::array({VKey(*w.c)}));
+    CHECK(RunCommand(verifier::kReceiptCommand, Concat(base, WitnessArgs({w.a.get()}, 2)), &out) == 2);
+    fs::remove(receipt);
+  }
+  SECTION("audit, and --state bound to the witness policy") {
+    std::vector<std::string> base = {"--log", t.dir, "--log-key", t.key};
+    CHECK(RunCommand(verifier::kAuditCommand, Concat(base, ab), &out) == 0);
+    CHECK(out.find("witnesses   2 of 2 listed cosigned, quorum 2") != std::string::npos);
+    REQUIRE(RunCommand(verifier::kAuditCommand, Concat(Concat(base, ab), {"--json"}), &out) == 0);
+    json full = json::parse(out);
+    CHECK(full["witnesses"]["valid"] == 2);
+    CHECK(RunCommand(verifier::kAuditCommand, Concat(Concat(base, abc), {"--json"}), &out) == 1);
+    json j = json::parse(out);
+    CHECK(j["verified"] == false);
+    CHECK(j["witnesses"]["valid"] == 2);
+    CHECK(j["error"].get<std::string>().find("3 required") != std::string::npos);
+
+    std::string state = t.dir + ".state";
+    fs::remove(state);
+    REQUIRE(RunCommand(verifier::kAuditCommand, Concat(Concat(base, {"--state", state, "--json"}), ab), &out) == 0);
+    CHECK(json::parse(out) == full);
+    // The same policy resumes (in any order, with repeats); another one is refused.
+    std::vector<std::string> ba = WitnessArgs({w.b.get(), w.a.get(), w.a.get()}, 2);
+    CHECK(RunCommand(verifier::kAuditCommand, Concat(Concat(base, {"--state", state, "--json"}), ba), &out) == 0);
+    CHECK(json::parse(out) == full);
+    std::string saved = ReadAll(state);
+    CHECK(RunCommand(verifier::kAuditCommand, Concat(base, {"--state", state}), &out) == 2);
+    CHECK(RunCommand(verifier::kAuditCommand, Concat(Concat(base, {"--state", state}), WitnessArgs({w.a.get(), w.b.get()}, 1)), &out) == 2);
+    CHECK(RunCommand(verifier::kAuditCommand, Concat(Concat(base, {"--state", state}), WitnessArgs({w.a.get()})), &out) == 2);
+    CHECK(ReadAll(state) == saved);
+    // And a state built without witnesses refuses a policy.
+    fs::remove(state);
+    REQUIRE(RunCommand(verifier::kAuditCommand, Concat(base, {"--state", state}), &out) == 0);
+    CHECK(RunCommand(verifier::kAuditCommand, Concat(Concat(base, {"--state", state}), ab), &out) == 2);
+    CHECK(RunCommand(verifier::kAuditCommand, Concat(base, {"--state", state}), &out) == 0);
+    fs::remove(state);
+  }
+  SECTION("mirror keeps the cosignatures and refuses a checkpoint below quorum") {
+    std::string dst = t.dir + ".mirror";
+    fs::remove_all(dst);
+    REQUIRE(RunCommand(verifier::kMirrorCommand, Concat({"--log", t.dir, "--log-key", t.key, "--out", dst}, ab), &out) == 0);
+    CHECK(ReadAll(dst + "/checkpoint") == two);
+    CHECK(RunCommand(verifier::kAuditCommand, Concat({"--log", dst, "--log-key", t.key}, ab), &out) == 0);
+    // The log grows and its new checkpoint is cosigned by a only.
+    t.log.Add(AccessEntry(*t.p.accessor, "r3", "CUSTOMER_SUPPORT", "BALANCES"));
+    t.log.WriteMirror(t.dir, 6);
+    WriteFile(t.dir + "/checkpoint", Cosign(t.log.SignCheckpoint(6), {w.a.get()}));
+    int rc = RunCommand(verifier::kMirrorCommand, Concat({"--log", t.dir, "--log-key", t.key, "--out", dst, "--json"}, ab), &out);
+    INFO(out);
+    CHECK(rc == 1);
+    json j = json::parse(out);
+    CHECK(j["witnesses"]["cosigned"].size() == 1);
+    CHECK(ReadAll(dst + "/checkpoint") == two);  // not updated
+    CHECK(RunCommand(verifier::kMirrorCommand, Concat({"--log", t.dir, "--log-key", t.key, "--out", dst}, WitnessArgs({w.a.get(), w.b.get()}, 1)),
+                     &out) == 0);
+    CHECK(ReadAll(dst + "/checkpoint").find("\n6\n") != std::string::npos);
+    fs::remove_all(dst);
+  }
+  SECTION("reconcile") {
+    std::string releases = t.dir + ".releases";
+    WriteFile(releases, "{\"request_id\":\"r1\",\"accessor\":\"" + std::string(kAccessor) + "\",\"subject\":\"" +
+                            Base64UrlEncode(Bytes(32, 'S')) + "\",\"index\":3}\n");
+    std::vector<std::string> base = {"--log", t.dir, "--log-key", t.key, "--releases", releases, "--holder", kHolder};
+    CHECK(RunCommand(verifier::kReconcileCommand, Concat(base, ab), &out) == 0);
+    CHECK(RunCommand(verifier::kReconcileCommand, Concat(Concat(base, {"--checkpoint", cp_file, "--json"}), ab), &out) == 0);
+    CHECK(json::parse(out)["witnesses"]["valid"] == 2);
+    int rc = RunCommand(verifier::kReconcileCommand, Concat(base, abc), &out);
+    INFO(out);
+    CHECK(rc == 1);
+    CHECK(out.find("2 valid cosignatures from distinct listed witnesses, 3 required") != std::string::npos);
+    fs::remove(releases);
+  }
+  fs::remove(cp_file);
 }

@@ -6,22 +6,27 @@
 #   tiles, and from a tlog-proof file), consistency between a saved
 #   checkpoint and the new one, the offline receipt check, the full audit,
 #   the incremental audit (equal to a full one), mirror + offline audit (same
-#   report), reconcile against a release file, usage errors (exit 2) and a
-#   wrong log key (exit 1).
+#   report), reconcile against a release file, witness quorums (two
+#   ledger-witness processes, one of which cosigns the log's checkpoint:
+#   --witness/--quorum on checkpoint, receipt, audit and ledgerctl receipt
+#   check), usage errors (exit 2) and a wrong log key (exit 1).
 #
 # Needs: bash, curl, sed, grep, base64, cmp. Binaries from the environment:
-#   LEDGERD, LEDGERCTL, VERIFY   (ctest sets them; see tests/CMakeLists.txt)
+#   LEDGERD, LEDGERCTL, VERIFY, WITNESS   (ctest sets them; see
+#   tests/CMakeLists.txt)
 # Prints one line per check and a final "N passed, M failed".
 set -euo pipefail
 
 : "${LEDGERD:?set LEDGERD to the ledgerd binary}"
 : "${LEDGERCTL:?set LEDGERCTL to the ledgerctl binary}"
 : "${VERIFY:?set VERIFY to the ledger-verify binary}"
+: "${WITNESS:?set WITNESS to the ledger-witness binary}"
 # absolute BIN: BIN made absolute (the test works in a temporary directory).
 absolute() { case "$1" in /*) echo "$1" ;; *) echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")" ;; esac; }
 LEDGERD=$(absolute "$LEDGERD")
 LEDGERCTL=$(absolute "$LEDGERCTL")
 VERIFY=$(absolute "$VERIFY")
+WITNESS=$(absolute "$WITNESS")
 
 HOLDER=demo-bank
 ACCESSOR=chat-banking
@@ -264,6 +269,76 @@ check "two releases without access" test "$(grep -o '"rule":"release without acc
 check "the wrong subject is named" contains "$OUT" "the logged subject is $ALICE"
 run reconcile --log mirror --log-key "$KEY" --releases releases.jsonl --holder "$HOLDER" --json
 expect 0 "reconcile runs offline from the mirror"
+
+echo "== witness quorum (ledger-witness cosigns the log's checkpoint)"
+# start_witness NAME: runs a ledger-witness for this log in $WORK/NAME; sets
+# W_URL to its base URL. Its verifier key is in $WORK/NAME/state/witness.vkey.
+ORIGIN=$(head -n 1 mirror/checkpoint)
+start_witness() {
+  local dir="$WORK/$1"
+  mkdir -p "$dir"
+  printf '{"name": "%s.example/witness", "key": "witness.key", "logs": [{"origin": "%s", "key": "%s"}]}\n' \
+    "$1" "$ORIGIN" "$(cat "$KEY_FILE")" >"$dir/witness.json"
+  "$WITNESS" --config "$dir/witness.json" --state "$dir/state" --listen 127.0.0.1:0 --port-file "$dir/port" \
+    >"$dir/out" 2>&1 &
+  PIDS+=($!)
+  W_URL="http://127.0.0.1:$(wait_port "$dir/port" "${PIDS[-1]}")"
+}
+start_witness w1
+W1_URL="$W_URL"
+start_witness w2
+W1="@$WORK/w1/state/witness.vkey"
+W2="@$WORK/w2/state/witness.vkey"
+check "the witnesses wrote their verifier keys" test -s "$WORK/w1/state/witness.vkey" -a -s "$WORK/w2/state/witness.vkey"
+curl -sS "$LOG/checkpoint" >cp-log.txt
+# The witness's first checkpoint of a log: old 0, no proof.
+{ printf 'old 0\n\n'; cat cp-log.txt; } >add-checkpoint.txt
+HTTP=$(curl -sS -o cosig1.txt -w '%{http_code}' -X POST -H 'Content-Type: text/plain' --data-binary @add-checkpoint.txt \
+  "$W1_URL/add-checkpoint")
+check "w1 cosigns the log's checkpoint (HTTP $HTTP)" test "$HTTP" = 200
+check "the answer is w1's cosignature line" contains "$(cat cosig1.txt)" "— w1.example/witness "
+{ cat cp-log.txt; printf '%s\n' "$(cat cosig1.txt)"; } >cp-witnessed.txt
+run checkpoint --log-key "$KEY" --checkpoint cp-witnessed.txt --witness "$W1" --quorum 1
+expect 0 "the cosigned checkpoint meets a quorum of 1 (w1)"
+check "it lists w1 as cosigning" contains "$OUT" "cosigned      $(cat "$WORK/w1/state/witness.vkey")"
+run checkpoint --log-key "$KEY" --checkpoint cp-witnessed.txt --witness "$W1"
+expect 0 "--quorum defaults to every listed witness (here 1)"
+run checkpoint --log-key "$KEY" --checkpoint cp-witnessed.txt --witness "$W1" --witness "$W2" --quorum 2
+expect 1 "a quorum of 2 with w2, which did not cosign, fails"
+check "it says 1 valid cosignature of 2 required, cosigned by w1" \
+  contains "$OUT" "1 valid cosignature from distinct listed witnesses, 2 required (of 2 listed; cosigned by: w1.example/witness)"
+check "it lists w2 as not cosigning" contains "$OUT" "not cosigned  $(cat "$WORK/w2/state/witness.vkey")"
+run checkpoint --log-key "$KEY" --checkpoint cp-witnessed.txt --witness "$W1" --witness "$W2" --json
+expect 1 "the default quorum (both) fails too (--json)"
+check "--json lists the cosigning witness" \
+  eval 'contains "$OUT" "\"valid\":1," && contains "$OUT" "\"cosigned\":[{\"witness\":\"$(cat "$WORK/w1/state/witness.vkey")\""'
+run checkpoint --log-key "$KEY" --checkpoint cp-witnessed.txt --witness "$W1" --witness "$W2" --quorum 1
+expect 0 "a quorum of 1 of the two is met"
+run checkpoint --log-key "$KEY" --checkpoint cp-log.txt --witness "$W1"
+expect 1 "the log's checkpoint without cosignatures fails the quorum"
+run checkpoint --log-key "$KEY" --checkpoint cp-witnessed.txt --witness "$W1" --quorum 2
+expect 2 "--quorum above the number of witnesses is a usage error"
+run audit --log "$LOG" --log-key "$KEY" --checkpoint cp-witnessed.txt --witness "$W1" --json
+expect 0 "an audit up to the cosigned checkpoint meets the quorum"
+run audit --log "$LOG" --log-key "$KEY" --checkpoint cp-witnessed.txt --witness "$W1" --witness "$W2"
+expect 1 "the audit refuses it without w2's cosignature"
+# A receipt whose checkpoint carries the cosignature (the log has not grown,
+# so its tlog-proof is against the cosigned checkpoint).
+curl -sS "$LOG/v1/proof/tlog-proof?index=$A1" >receipt-log.txt
+{ cat receipt-log.txt; printf '%s\n' "$(cat cosig1.txt)"; } >receipt-witnessed.txt
+check "the receipt is against the cosigned checkpoint" contains "$(cat receipt-log.txt)" "$(cat cp-log.txt)"
+run receipt --log-key "$KEY" --receipt receipt-witnessed.txt --accessor "$ACCESSOR" --witness "$W1" --quorum 1
+expect 0 "ledger-verify receipt: the witnessed receipt is allowed"
+run receipt --log-key "$KEY" --receipt receipt-witnessed.txt --witness "$W1" --witness "$W2" --quorum 2
+expect 1 "ledger-verify receipt: refused below the quorum"
+check "refused: witness quorum" contains "$OUT" "refused: witness quorum: "
+RC=0; OUT=$("$LEDGERCTL" receipt check --log-key "$KEY_FILE" --receipt receipt-witnessed.txt --witness "$W1" --quorum 1 2>&1) || RC=$?
+expect 0 "ledgerctl receipt check: the witnessed receipt is allowed"
+RC=0; OUT=$("$LEDGERCTL" receipt check --log-key "$KEY_FILE" --receipt receipt-witnessed.txt --witness "$W1" --witness "$W2" 2>&1) || RC=$?
+expect 1 "ledgerctl receipt check: refused below the quorum (default: both)"
+check "it names the witness quorum" contains "$OUT" "refused: witness quorum: "
+RC=0; OUT=$("$LEDGERCTL" receipt check --log-key "$KEY_FILE" --receipt receipt-witnessed.txt --witness "$W1" --quorum 2 2>&1) || RC=$?
+expect 2 "ledgerctl receipt check: --quorum above the witnesses is a usage error"
 
 echo "== usage errors exit 2"
 run

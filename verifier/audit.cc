@@ -154,8 +154,10 @@ std::optional<Violation> ViolationFromCoreJson(const json& j) {
 
 // --- AuditReplay ---------------------------------------------------------------
 
-AuditReplay::AuditReplay(Bytes log_public_key, int64_t max_skew)
-    : rules_(ledger::RulesOptions{std::move(log_public_key), max_skew, /*check_clock=*/false}), max_skew_(max_skew) {
+AuditReplay::AuditReplay(Bytes log_public_key, int64_t max_skew, std::string witness_policy)
+    : rules_(ledger::RulesOptions{std::move(log_public_key), max_skew, /*check_clock=*/false}),
+      max_skew_(max_skew),
+      witness_policy_(std::move(witness_policy)) {
   for (const char* k : kKinds) by_kind_[k] = 0;
 }
 
@@ -243,6 +245,7 @@ Status AuditReplay::SaveState(const std::string& path, const std::string& log_vk
   w.Line(kStateMagic);
   w.Line("log-key", log_vkey);
   w.Line("max-skew", std::to_string(max_skew_));
+  w.Line("witnesses", witness_policy_);
   w.Line("checkpoint", ledger::Base64Encode(checkpoint_note));
   w.Line("size", std::to_string(range_.size()));
   for (const Hash& h : range_.frontier()) w.Line("frontier", B64(h));
@@ -279,7 +282,7 @@ Status AuditReplay::LoadState(const std::string& path, const std::string& log_vk
   std::string line;
   uint64_t line_no = 0;
   uint64_t size = 0;
-  bool have_size = false, ended = false;
+  bool have_size = false, ended = false, have_witnesses = false;
   std::vector<Hash> frontier;
   while (std::getline(in, line)) {
     line_no++;
@@ -298,6 +301,12 @@ Status AuditReplay::LoadState(const std::string& path, const std::string& log_vk
       if (rest != std::to_string(max_skew_))
         return Status::InvalidArgument("audit state " + path + " was built with --max-skew " + rest +
                                        "; use the same value (or a new state file)");
+    } else if (tag == "witnesses") {
+      have_witnesses = true;
+      if (rest != witness_policy_)
+        return Status::InvalidArgument("audit state " + path + " was built with the witness policy \"" + rest +
+                                       "\", not \"" + witness_policy_ +
+                                       "\"; use the same --witness and --quorum (or a new state file)");
     } else if (tag == "checkpoint") {
       auto note = ledger::Base64Decode(rest);
       if (!note.ok()) return bad("line " + std::to_string(line_no) + ": bad checkpoint");
@@ -360,6 +369,11 @@ Status AuditReplay::LoadState(const std::string& path, const std::string& log_vk
     }
   }
   if (!ended) return bad("truncated (no end line)");
+  // A state saved before witness policies were recorded was built without
+  // --witness.
+  if (!have_witnesses && witness_policy_ != "none")
+    return Status::InvalidArgument("audit state " + path + " was built without --witness, not with the witness policy \"" +
+                                   witness_policy_ + "\"; use a new state file");
   if (!have_size || checkpoint_note->empty()) return bad("no size or checkpoint");
   if (frontier.size() != FrontierNodes(size).size()) return bad("frontier does not match the size");
   FrontierReader reader(size, std::move(frontier));
@@ -423,6 +437,7 @@ ordered_json ViolationJson(const Violation& v, const SignedCheckpoint& checkpoin
 ordered_json AuditReportJson(const AuditReport& report, Fetcher& fetcher) {
   ordered_json j;
   j["checkpoint"] = CheckpointJson(report.checkpoint.body);
+  if (report.witnesses.active()) j["witnesses"] = WitnessesJson(report.witnesses, report.checkpoint.cosignatures);
   j["entries"] = report.entries;
   j["entries_by_kind"] = CountsJson(report.entries_by_kind);
   j["accesses"] = AccessesJson(report.accesses);
@@ -439,6 +454,7 @@ std::string AuditReportText(const AuditReport& report, const ordered_json& rj) {
   const ledger::Checkpoint& cp = report.checkpoint.body;
   out << "Audit of " << cp.origin << "\n";
   out << "  checkpoint  size " << cp.size << ", root " << B64(cp.root) << " (signature verified)\n";
+  if (report.witnesses.active()) out << WitnessesText(report.witnesses, report.checkpoint.cosignatures, "  ");
   if (!report.resumed_from.empty()) out << "  resumed     from " << report.resumed_from << "\n";
   uint64_t replayed = cp.size > report.replayed_from ? cp.size - report.replayed_from : 0;
   out << "  replayed    " << replayed << " entries";
@@ -513,16 +529,24 @@ std::string AuditReportText(const AuditReport& report, const ordered_json& rj) {
   return out.str();
 }
 
+std::string WitnessPolicyString(const WitnessPolicy& policy) {
+  if (!policy.active()) return "none";
+  std::string out = "quorum " + std::to_string(policy.quorum);
+  for (const std::string& k : policy.DistinctKeys()) out += " " + k;
+  return out;
+}
+
 // --- The command ----------------------------------------------------------------
 
 namespace {
 
 constexpr char kAuditHelp[] = R"(Usage: ledger-verify audit --log URL|DIR --log-key VKEY [--state FILE]
                            [--threads N] [--connections N] [--max-skew SECONDS]
-                           [--checkpoint FILE] [--json]
+                           [--checkpoint FILE] [--witness WKEY ... [--quorum K]] [--json]
 
 Replays the whole log and checks everything, trusting nothing the log says:
-  - the checkpoint is signed by the log key;
+  - the checkpoint is signed by the log key (and, with --witness, cosigned
+    by K distinct listed witnesses);
   - every entry bundle up to its size is fetched, and the entries hash to the
     signed root (RFC 6962);
   - every entry parses and its envelope signature verifies (on N threads);
@@ -542,13 +566,16 @@ Options:
   --state FILE         incremental audit: resume from FILE if it exists (its
                        checkpoint must be consistent with the new one, or the
                        log forked: exit 1), replay only new entries, and save
-                       the new state to FILE (atomically) if the tree verifies
+                       the new state to FILE (atomically) if the tree verifies;
+                       the state is bound to the log key, --max-skew and the
+                       witness policy (--witness keys and --quorum): another
+                       value is refused (exit 2)
   --threads N          threads verifying signatures [hardware threads]
   --connections N      concurrent bundle fetches [4]
   --max-skew SECONDS   allowed backwards step of access times [300]
   --checkpoint FILE    audit up to this signed checkpoint instead of the
                        log's latest ("-": stdin)
-  --json               print the report as JSON (documented in
+)" LEDGER_VERIFY_WITNESS_HELP R"(  --json               print the report as JSON (documented in
                        verifier/audit.h; stable)
   --help               show this help
 A progress bar with rate and ETA is drawn on stderr when it is a terminal.
@@ -578,41 +605,52 @@ int RunAudit(const Args& args) {
     if (!n.ok()) return UsageError(n.status().message());
     max_skew = static_cast<int64_t>(*n);
   }
+  auto witnesses = LoadWitnessPolicy(args);
+  if (!witnesses.ok()) return ExitForStatus(witnesses.status());
   bool as_json = args.Has("--json");
   auto fetcher = Fetcher::Open(args.Get("--log"));
   if (!fetcher.ok()) return UsageError(fetcher.status().message());
 
   // The checkpoint to audit up to.
   ledger::StatusOr<SignedCheckpoint> cp = Status::Internal("unset");
+  std::vector<ledger::WitnessCosignature> cosigned;
   if (args.Has("--checkpoint")) {
     auto note = ReadWholeFile(args.Get("--checkpoint"));
     if (!note.ok()) return IoError("--checkpoint: " + note.status().message());
-    cp = OpenSignedCheckpoint(*note, *key);
+    cp = OpenSignedCheckpoint(*note, *key, *witnesses, &cosigned);
   } else {
-    cp = FetchCheckpoint(**fetcher, *key);
+    cp = FetchCheckpoint(**fetcher, *key, *witnesses, &cosigned);
   }
   if (!cp.ok()) {
     if (!IsVerificationFailure(cp.status())) return IoError(cp.status().message());
+    bool quorum = IsQuorumFailure(cp.status());
     if (as_json) {
       ordered_json j;
       j["verified"] = false;
       j["error"] = "checkpoint: " + cp.status().message();
+      if (quorum) j["witnesses"] = WitnessesJson(*witnesses, cosigned);
       std::cout << DumpJson(j) << std::endl;
+    } else if (quorum) {
+      std::cout << "NOT VERIFIED: the checkpoint: " << cp.status().message() << "\n"
+                << WitnessesText(*witnesses, cosigned, "  ");
     }
     return Failed("the checkpoint does not verify: " + cp.status().message());
   }
 
   std::string vkey = key->VerifierKeyString();
-  AuditReplay replay(Bytes(key->public_key()), max_skew);
+  AuditReplay replay(Bytes(key->public_key()), max_skew, WitnessPolicyString(*witnesses));
   AuditReport report;
   report.checkpoint = *cp;
+  report.witnesses = *witnesses;
   std::string state_path = args.Get("--state");
   std::optional<SignedCheckpoint> stored;
   if (!state_path.empty()) {
     std::string stored_note;
     Status st = replay.LoadState(state_path, vkey, &stored_note);
     if (st.ok()) {
-      auto old = OpenSignedCheckpoint(stored_note, *key);
+      // Saved under the same witness policy (LoadState checked), so it
+      // meets it.
+      auto old = OpenSignedCheckpoint(stored_note, *key, *witnesses);
       if (!old.ok()) return IoError("audit state " + state_path + ": its checkpoint does not verify: " + old.status().message());
       if (old->body.size != replay.size() || old->body.root != replay.Root())
         return IoError("audit state " + state_path + ": its frontier does not match its checkpoint");
@@ -738,6 +776,8 @@ const Command kAuditCommand = {
      {"--connections", true},
      {"--max-skew", true},
      {"--checkpoint", true},
+     kWitnessFlag,
+     kQuorumFlag,
      {"--json", false}},
     {"--log", "--log-key"},
     RunAudit,

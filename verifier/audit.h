@@ -24,6 +24,9 @@
 // audit's byte for byte:
 //
 //   {"checkpoint": {"origin": "<origin>", "size": N, "root": "<base64>"},
+//    "witnesses": {"quorum": K, "listed": N, "valid": n,       // with --witness
+//                  "cosigned": [{"witness": "<vkey>", "timestamp": T}],
+//                  "not_cosigned": ["<vkey>", ...]},
 //    "entries": N,
 //    "entries_by_kind": {"holder": n, "accessor": n, "policy": n,
 //                        "access": n, "invalid": n},
@@ -40,8 +43,10 @@
 //    "verified": true | false}
 //
 // If the checkpoint itself does not verify (another log's key, a bad
-// signature), nothing is replayed and the output is
-// {"verified": false, "error": "<why>"} (exit 1).
+// signature, a bad cosignature by a listed witness, or fewer than --quorum
+// listed witnesses cosigned), nothing is replayed and the output is
+// {"verified": false, "error": "<why>"} (exit 1), with "witnesses" as above
+// when only the quorum was not met.
 //
 // "invalid" counts entries that do not parse or whose signature fails.
 // "accesses" counts every access entry that parsed with a valid signature,
@@ -105,7 +110,9 @@ using AccessCounts = std::map<std::string, std::map<std::string, std::map<std::s
 
 class AuditReplay {
  public:
-  AuditReplay(ledger::Bytes log_public_key, int64_t max_skew);
+  // |witness_policy| is the canonical form of the --witness / --quorum
+  // settings (WitnessPolicyString), saved in the state and compared on load.
+  AuditReplay(ledger::Bytes log_public_key, int64_t max_skew, std::string witness_policy = "none");
 
   // Feed replays entry |index| (which must be size()). |parsed| is
   // ledger::ParseEntry(entry), computed by the caller (on worker threads).
@@ -122,13 +129,16 @@ class AuditReplay {
   const std::vector<Violation>& violations() const { return violations_; }
   int64_t max_skew() const { return max_skew_; }
 
-  // SaveState writes the replay (with the checkpoint it ended at and the
-  // log key that signed it) to |path| atomically: temp file, fsync, rename.
+  // SaveState writes the replay (with the checkpoint it ended at, the log
+  // key that signed it and the witness policy it met) to |path| atomically:
+  // temp file, fsync, rename.
   ledger::Status SaveState(const std::string& path, const std::string& log_vkey, const std::string& checkpoint_note) const;
-  // LoadState reads a state file written by SaveState for the same log key
-  // and skew. *checkpoint_note is the checkpoint it ended at. NotFound if
-  // there is no file; InvalidArgument if it belongs to another log key or
-  // skew; Corruption if it does not parse.
+  // LoadState reads a state file written by SaveState for the same log key,
+  // skew and witness policy (a state without a witness policy line was
+  // built without --witness). *checkpoint_note is the checkpoint it ended
+  // at. NotFound if there is no file; InvalidArgument if it belongs to
+  // another log key, skew or witness policy; Corruption if it does not
+  // parse.
   ledger::Status LoadState(const std::string& path, const std::string& log_vkey, std::string* checkpoint_note);
 
  private:
@@ -137,6 +147,7 @@ class AuditReplay {
 
   ledger::LedgerRules rules_;
   int64_t max_skew_;
+  std::string witness_policy_;
   ledger::CompactRange range_;
   ledger::MemoryStateStore state_;
   std::optional<int64_t> max_access_time_;
@@ -149,6 +160,7 @@ class AuditReplay {
 // AuditReport is what the audit prints.
 struct AuditReport {
   SignedCheckpoint checkpoint;
+  WitnessPolicy witnesses;  // reported when active
   uint64_t entries = 0;
   std::map<std::string, uint64_t> entries_by_kind;
   AccessCounts accesses;
@@ -170,6 +182,11 @@ ordered_json ViolationJson(const Violation& v, const SignedCheckpoint& checkpoin
 ordered_json AuditReportJson(const AuditReport& report, Fetcher& fetcher);
 // AuditReportText renders the human report.
 std::string AuditReportText(const AuditReport& report, const ordered_json& report_json);
+
+// WitnessPolicyString is the canonical form of a witness policy for the
+// audit state: "none" without --witness, else
+// "quorum <K> <vkey> <vkey>..." (the distinct witnesses, sorted).
+std::string WitnessPolicyString(const WitnessPolicy& policy);
 
 // kAuditCommand is `ledger-verify audit`.
 extern const Command kAuditCommand;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -78,6 +79,11 @@ std::string Args::Get(const std::string& flag, const std::string& fallback) cons
   return it == values_.end() ? fallback : it->second;
 }
 
+std::vector<std::string> Args::GetAll(const std::string& flag) const {
+  auto it = all_.find(flag);
+  return it == all_.end() ? std::vector<std::string>() : it->second;
+}
+
 int ParseArgs(const Command& cmd, int argc, char** argv, Args* out) {
   for (int i = 0; i < argc; i++) {
     std::string a = argv[i];
@@ -96,7 +102,7 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* out) {
     }
     const FlagDef* def = FindFlag(cmd, a);
     if (!def) return UsageError("unknown flag " + a);
-    if (out->Has(a)) return UsageError("flag " + a + " given twice");
+    if (out->Has(a) && !def->repeatable) return UsageError("flag " + a + " given twice");
     if (!def->takes_value) {
       if (has_inline) return UsageError("flag " + a + " takes no value");
       out->values_[a] = "";
@@ -107,6 +113,7 @@ int ParseArgs(const Command& cmd, int argc, char** argv, Args* out) {
       value = argv[++i];
     }
     out->values_[a] = value;
+    out->all_[a].push_back(value);
   }
   for (const char* r : cmd.required)
     if (!out->Has(r)) return UsageError(std::string("missing required flag ") + r);
@@ -158,6 +165,64 @@ ledger::StatusOr<ledger::NoteVerifier> LoadLogKey(const std::string& value) {
   auto key = ledger::NoteVerifier::Parse(TrimLine(line));
   if (!key.ok()) return ledger::Status::InvalidArgument("--log-key " + path + ": " + key.status().message());
   return key;
+}
+
+std::vector<std::string> WitnessPolicy::DistinctKeys() const {
+  std::vector<std::string> keys;
+  for (const auto& w : witnesses) keys.push_back(w.VerifierKeyString());
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
+ledger::StatusOr<ledger::CosignatureVerifier> LoadWitnessKey(const std::string& value) {
+  if (value.empty()) return ledger::Status::InvalidArgument("--witness is empty");
+  std::string path;
+  if (value[0] == '@') {
+    path = value.substr(1);
+  } else {
+    auto direct = ledger::CosignatureVerifier::Parse(value);
+    if (direct.ok()) return direct;
+    struct stat st;
+    if (::stat(value.c_str(), &st) != 0)
+      return ledger::Status::InvalidArgument("--witness: not a witness verifier key (" + direct.status().message() +
+                                             ") nor a file: " + value);
+    path = value;
+  }
+  auto text = ReadWholeFile(path);
+  if (!text.ok()) return ledger::Status::InvalidArgument("--witness: cannot read " + path + ": " + text.status().message());
+  std::string line = text->substr(0, text->find('\n'));
+  auto key = ledger::CosignatureVerifier::Parse(TrimLine(line));
+  if (!key.ok()) return ledger::Status::InvalidArgument("--witness " + path + ": " + key.status().message());
+  return key;
+}
+
+ledger::StatusOr<WitnessPolicy> LoadWitnessPolicy(const Args& args) {
+  WitnessPolicy policy;
+  for (const std::string& value : args.GetAll("--witness")) {
+    LEDGER_ASSIGN_OR_RETURN(ledger::CosignatureVerifier w, LoadWitnessKey(value));
+    bool dup = false;
+    for (const auto& seen : policy.witnesses) {
+      if (seen.name() != w.name() || seen.key_id() != w.key_id()) continue;
+      if (seen.public_key() != w.public_key())
+        return ledger::Status::InvalidArgument("--witness: two different keys share the name and key ID of " +
+                                               w.VerifierKeyString());
+      dup = true;
+    }
+    if (!dup) policy.distinct++;
+    policy.witnesses.push_back(std::move(w));
+  }
+  policy.quorum = policy.distinct;  // default: every listed witness
+  if (args.Has("--quorum")) {
+    auto q = ledger::ParseUint64(args.Get("--quorum"));
+    if (!q.ok()) return ledger::Status::InvalidArgument("--quorum must be a whole number, got \"" + args.Get("--quorum") + "\"");
+    if (*q > policy.distinct)
+      return ledger::Status::InvalidArgument("--quorum " + args.Get("--quorum") + " exceeds the " +
+                                             std::to_string(policy.distinct) + " distinct witness" +
+                                             (policy.distinct == 1 ? "" : "es") + " given with --witness");
+    policy.quorum = static_cast<size_t>(*q);
+  }
+  return policy;
 }
 
 ledger::StatusOr<std::string> ReadWholeFile(const std::string& path) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "ledger/bytes.h"
+#include "ledger/cosignature.h"
 #include "ledger/merkle.h"
 #include "ledger/note.h"
 #include "ledger/status.h"
@@ -40,16 +41,21 @@ struct Command;
 class Args {
  public:
   bool Has(const std::string& flag) const { return values_.count(flag) > 0; }
+  // Get returns the flag's value (the last one of a repeatable flag).
   std::string Get(const std::string& flag, const std::string& fallback = "") const;
+  // GetAll returns every value of a repeatable flag, in order.
+  std::vector<std::string> GetAll(const std::string& flag) const;
 
  private:
   friend int ParseArgs(const Command&, int, char**, Args*);
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> all_;
 };
 
 struct FlagDef {
-  const char* name;  // "--out"
-  bool takes_value;  // false: a switch such as --json
+  const char* name;         // "--out"
+  bool takes_value;         // false: a switch such as --json
+  bool repeatable = false;  // may be given several times (--witness)
 };
 
 struct Command {
@@ -84,6 +90,45 @@ int ExitForStatus(const ledger::Status& s, const std::string& context = "");
 // LoadLogKey accepts the verifier key string, "@FILE" to read it from a
 // file (such as DATA/log.vkey), or a path to such a file.
 ledger::StatusOr<ledger::NoteVerifier> LoadLogKey(const std::string& value);
+
+// WitnessPolicy is what --witness KEY (repeatable) and --quorum K ask of
+// every checkpoint a command opens: valid cosignature/v1 cosignatures from
+// at least |quorum| distinct listed witnesses (ledger::OpenWitnessedCheckpoint).
+// No --witness: quorum 0, the log's signature alone. --witness without
+// --quorum: every distinct listed witness must cosign.
+struct WitnessPolicy {
+  std::vector<ledger::CosignatureVerifier> witnesses;  // as listed
+  size_t distinct = 0;  // distinct (name, key ID) among |witnesses|
+  size_t quorum = 0;
+  // active: a checkpoint must satisfy more than the log's signature (or a
+  // listed witness's line must at least verify).
+  bool active() const { return !witnesses.empty() || quorum > 0; }
+  // DistinctKeys returns the distinct listed witnesses' verifier key
+  // strings, sorted (a canonical form for the audit state).
+  std::vector<std::string> DistinctKeys() const;
+};
+
+// The --witness and --quorum flags, accepted by every command that opens a
+// checkpoint, and their lines for the commands' --help texts.
+inline const FlagDef kWitnessFlag{"--witness", true, true};
+inline const FlagDef kQuorumFlag{"--quorum", true};
+#define LEDGER_VERIFY_WITNESS_HELP                                                        \
+  "  --witness WKEY       a witness's cosignature/v1 verifier key\n"                      \
+  "                       \"<name>+<hash>+<base64>\", or @FILE (e.g. ledger-witness's\n" \
+  "                       STATE/witness.vkey); repeat for several witnesses\n"            \
+  "  --quorum K           valid cosignatures needed from distinct listed witnesses\n"     \
+  "                       [every listed witness; 0 without --witness]; more than\n"      \
+  "                       the distinct witnesses listed is a usage error\n"
+
+// LoadWitnessKey accepts a cosignature/v1 verifier key string
+// "<name>+<hash>+<base64(0x04||pub)>", "@FILE" to read it from a file (such
+// as a witness's STATE/witness.vkey), or a path to such a file.
+ledger::StatusOr<ledger::CosignatureVerifier> LoadWitnessKey(const std::string& value);
+
+// LoadWitnessPolicy reads --witness (repeatable) and --quorum. InvalidArgument
+// (a usage error) for a malformed key, two different keys with one name and
+// key ID, or a quorum larger than the number of distinct witnesses.
+ledger::StatusOr<WitnessPolicy> LoadWitnessPolicy(const Args& args);
 
 // ReadWholeFile reads a file, or stdin for "-". NotFound / IOError.
 ledger::StatusOr<std::string> ReadWholeFile(const std::string& path);

@@ -20,22 +20,105 @@ constexpr size_t kMaxCachedTiles = 1024;
 
 }  // namespace
 
-ledger::StatusOr<SignedCheckpoint> OpenSignedCheckpoint(const std::string& note, const ledger::NoteVerifier& log_key) {
-  auto cp = ledger::OpenCheckpoint(note, log_key);
-  if (!cp.ok()) return cp.status();
-  return SignedCheckpoint{note, std::move(cp).value()};
+namespace {
+
+std::string WitnessName(const std::string& vkey) { return vkey.substr(0, vkey.find('+')); }
+
+// QuorumMessage explains a checkpoint below quorum.
+std::string QuorumMessage(const WitnessPolicy& policy, const std::vector<ledger::WitnessCosignature>& cosigned) {
+  std::string names;
+  for (const auto& c : cosigned) names += (names.empty() ? "" : ", ") + WitnessName(c.witness);
+  return "witness quorum not met: " + std::to_string(cosigned.size()) + " valid cosignature" +
+         (cosigned.size() == 1 ? "" : "s") + " from distinct listed witnesses, " + std::to_string(policy.quorum) +
+         " required (of " + std::to_string(policy.distinct) + " listed; cosigned by: " +
+         (names.empty() ? std::string("none") : names) + ")";
 }
 
-ledger::StatusOr<SignedCheckpoint> FetchCheckpoint(Fetcher& fetcher, const ledger::NoteVerifier& log_key) {
+// Sorted: reports depend on the checkpoint and the policy, not on the order
+// the witnesses were listed in.
+std::vector<ledger::WitnessCosignature> SortedByKey(std::vector<ledger::WitnessCosignature> cosigned) {
+  std::sort(cosigned.begin(), cosigned.end(),
+            [](const ledger::WitnessCosignature& x, const ledger::WitnessCosignature& y) { return x.witness < y.witness; });
+  return cosigned;
+}
+
+}  // namespace
+
+ledger::StatusOr<SignedCheckpoint> OpenSignedCheckpoint(const std::string& note, const ledger::NoteVerifier& log_key,
+                                                        const WitnessPolicy& witnesses,
+                                                        std::vector<ledger::WitnessCosignature>* cosigned) {
+  if (cosigned) cosigned->clear();
+  if (!witnesses.active()) {
+    auto cp = ledger::OpenCheckpoint(note, log_key);
+    if (!cp.ok()) return cp.status();
+    return SignedCheckpoint{note, std::move(cp).value(), {}};
+  }
+  std::vector<ledger::WitnessCosignature> found;
+  auto cp = ledger::OpenWitnessedCheckpoint(note, log_key, witnesses.witnesses, witnesses.quorum, &found);
+  if (cp.ok()) {
+    if (cosigned) *cosigned = found;
+    return SignedCheckpoint{note, std::move(cp).value(), std::move(found)};
+  }
+  if (cp.status().code() != Status::Code::kPermissionDenied) return cp.status();
+  // Refused: for the log's signature or a listed witness's bad line (which
+  // the same call without a quorum refuses too), or for the quorum alone;
+  // in that case, say who did cosign.
+  auto any = ledger::OpenWitnessedCheckpoint(note, log_key, witnesses.witnesses, 0, &found);
+  if (!any.ok()) return any.status();
+  if (cosigned) *cosigned = found;
+  return Status::PermissionDenied(QuorumMessage(witnesses, found));
+}
+
+ledger::StatusOr<SignedCheckpoint> FetchCheckpoint(Fetcher& fetcher, const ledger::NoteVerifier& log_key,
+                                                   const WitnessPolicy& witnesses,
+                                                   std::vector<ledger::WitnessCosignature>* cosigned) {
   auto note = fetcher.Get("checkpoint");
   if (!note.ok()) return note.status();
-  auto cp = ledger::OpenCheckpoint(*note, log_key);
+  auto cp = OpenSignedCheckpoint(*note, log_key, witnesses, cosigned);
   if (!cp.ok()) {
     std::string where = "the checkpoint at " + fetcher.Describe("checkpoint") + ": ";
     if (cp.status().code() == Status::Code::kPermissionDenied) return Status::PermissionDenied(where + cp.status().message());
     return Status::InvalidArgument(where + cp.status().message());
   }
-  return SignedCheckpoint{*note, std::move(cp).value()};
+  return cp;
+}
+
+bool IsQuorumFailure(const Status& s) {
+  return s.code() == Status::Code::kPermissionDenied && s.message().find("witness quorum not met") != std::string::npos;
+}
+
+ordered_json WitnessesJson(const WitnessPolicy& policy, const std::vector<ledger::WitnessCosignature>& unsorted) {
+  const std::vector<ledger::WitnessCosignature> cosigned = SortedByKey(unsorted);
+  ordered_json j;
+  j["quorum"] = policy.quorum;
+  j["listed"] = policy.distinct;
+  j["valid"] = cosigned.size();
+  ordered_json yes = ordered_json::array();
+  for (const auto& c : cosigned) yes.push_back(ordered_json{{"witness", c.witness}, {"timestamp", c.timestamp}});
+  j["cosigned"] = yes;
+  ordered_json no = ordered_json::array();
+  for (const std::string& k : policy.DistinctKeys()) {
+    bool found = false;
+    for (const auto& c : cosigned) found = found || c.witness == k;
+    if (!found) no.push_back(k);
+  }
+  j["not_cosigned"] = no;
+  return j;
+}
+
+std::string WitnessesText(const WitnessPolicy& policy, const std::vector<ledger::WitnessCosignature>& unsorted,
+                          const std::string& indent) {
+  const std::vector<ledger::WitnessCosignature> cosigned = SortedByKey(unsorted);
+  std::string out = indent + "witnesses   " + std::to_string(cosigned.size()) + " of " + std::to_string(policy.distinct) +
+                    " listed cosigned, quorum " + std::to_string(policy.quorum) + "\n";
+  for (const auto& c : cosigned)
+    out += indent + "  cosigned      " + c.witness + " (time " + std::to_string(c.timestamp) + ")\n";
+  for (const std::string& k : policy.DistinctKeys()) {
+    bool found = false;
+    for (const auto& c : cosigned) found = found || c.witness == k;
+    if (!found) out += indent + "  not cosigned  " + k + "\n";
+  }
+  return out;
 }
 
 bool IsVerificationFailure(const Status& s) {

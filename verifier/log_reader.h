@@ -21,8 +21,10 @@
 #include <utility>
 #include <vector>
 
+#include "cli.h"
 #include "fetcher.h"
 #include "ledger/bytes.h"
+#include "ledger/cosignature.h"
 #include "ledger/merkle.h"
 #include "ledger/note.h"
 #include "ledger/record.h"
@@ -31,22 +33,51 @@
 namespace verifier {
 
 // SignedCheckpoint is a checkpoint whose signature verified: the note text
-// verbatim (evidence anyone can re-check) and its parsed body.
+// verbatim (evidence anyone can re-check, cosignature lines included) and
+// its parsed body; with a witness policy, the distinct listed witnesses
+// whose cosignature verified (in listing order, latest timestamp each).
 struct SignedCheckpoint {
   std::string note;
   ledger::Checkpoint body;
+  std::vector<ledger::WitnessCosignature> cosignatures;
 };
 
-// OpenSignedCheckpoint verifies |note| with the log key. PermissionDenied
-// (a missing or bad signature, or another log's key) and InvalidArgument
-// (malformed) are verification failures.
-ledger::StatusOr<SignedCheckpoint> OpenSignedCheckpoint(const std::string& note, const ledger::NoteVerifier& log_key);
+// OpenSignedCheckpoint verifies |note| with the log key and, when |witnesses|
+// is active, with ledger::OpenWitnessedCheckpoint: every line of a listed
+// witness must be a valid cosignature, and at least witnesses.quorum
+// distinct listed witnesses must have cosigned. PermissionDenied (a missing
+// or bad signature or cosignature, another log's key, or a quorum not met)
+// and InvalidArgument (malformed) are verification failures. A quorum
+// failure says how many valid cosignatures were found of how many required
+// and which witnesses cosigned; if |cosigned| is not null it receives the
+// witnesses whose cosignature verified whenever the log's signature and
+// every listed witness's line did (so also when the quorum is not met).
+ledger::StatusOr<SignedCheckpoint> OpenSignedCheckpoint(const std::string& note, const ledger::NoteVerifier& log_key,
+                                                        const WitnessPolicy& witnesses = WitnessPolicy(),
+                                                        std::vector<ledger::WitnessCosignature>* cosigned = nullptr);
 
-// FetchCheckpoint fetches "checkpoint" and verifies it. A fetch failure
-// keeps its code (NotFound, Unavailable, IOError); a verification failure
-// is returned as PermissionDenied or InvalidArgument, prefixed with where
-// it came from.
-ledger::StatusOr<SignedCheckpoint> FetchCheckpoint(Fetcher& fetcher, const ledger::NoteVerifier& log_key);
+// FetchCheckpoint fetches "checkpoint" and verifies it (as
+// OpenSignedCheckpoint). A fetch failure keeps its code (NotFound,
+// Unavailable, IOError); a verification failure is returned as
+// PermissionDenied or InvalidArgument, prefixed with where it came from.
+ledger::StatusOr<SignedCheckpoint> FetchCheckpoint(Fetcher& fetcher, const ledger::NoteVerifier& log_key,
+                                                   const WitnessPolicy& witnesses = WitnessPolicy(),
+                                                   std::vector<ledger::WitnessCosignature>* cosigned = nullptr);
+
+// IsQuorumFailure tells a checkpoint refused only for too few cosignatures
+// (its message starts "witness quorum not met").
+bool IsQuorumFailure(const ledger::Status& s);
+
+// WitnessesJson describes the witness check of a checkpoint for the --json
+// reports: {"quorum": K, "listed": N (distinct), "valid": n,
+// "cosigned": [{"witness": "<vkey>", "timestamp": T}],
+// "not_cosigned": ["<vkey>", ...]}, both lists sorted by key (so the order
+// of the --witness flags does not change a report).
+ordered_json WitnessesJson(const WitnessPolicy& policy, const std::vector<ledger::WitnessCosignature>& cosigned);
+// WitnessesText is the same for the human reports, one indented line per
+// witness: "  <indent>cosigned      <vkey> (time T)" / "not cosigned".
+std::string WitnessesText(const WitnessPolicy& policy, const std::vector<ledger::WitnessCosignature>& cosigned,
+                          const std::string& indent);
 
 // IsVerificationFailure tells a failed check (exit 1) from a failed fetch
 // or read (exit 2).

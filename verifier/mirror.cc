@@ -104,12 +104,16 @@ class Staging {
 };
 
 constexpr char kMirrorHelp[] = R"(Usage: ledger-verify mirror --log URL|DIR --log-key VKEY --out DIR
-                            [--connections N] [--checkpoint FILE] [--json]
+                            [--connections N] [--checkpoint FILE]
+                            [--witness WKEY ... [--quorum K]] [--json]
 
 Copies the log into DIR in C2SP tlog-tiles layout (DIR/checkpoint,
 DIR/tile/<L>/<N>[.p/<W>], DIR/tile/entries/<N>[.p/<W>]), verifying as it
-goes: the checkpoint's signature, the root recomputed from every entry, and
-every hash tile recomputed from the entries and compared with the log's.
+goes: the checkpoint's signature (and, with --witness, its cosignatures by
+K distinct listed witnesses; the mirrored checkpoint keeps its cosignature
+lines, so audits of the mirror can require them too), the root recomputed
+from every entry, and every hash tile recomputed from the entries and
+compared with the log's.
 Files are written atomically and only once everything verified; the
 checkpoint is written last. Re-running updates the mirror: full tiles and
 bundles are immutable, so the ones already there are read locally, not
@@ -123,7 +127,10 @@ Options:
   --out DIR            the mirror directory (created if missing)
   --connections N      concurrent bundle fetches [4]
   --checkpoint FILE    mirror up to this signed checkpoint [the log's latest]
-  --json               {"checkpoint": {...}, "out", "written", "kept", "verified"}
+)" LEDGER_VERIFY_WITNESS_HELP R"(                       (the mirror's previous checkpoint, verified when it
+                       was written, needs only the log's signature)
+  --json               {"checkpoint": {...}, "witnesses"?: {...}, "out", "written",
+                        "kept", "verified"}
   --help               show this help
 Exit status: 0 mirrored and verified, 1 the log does not verify (nothing is
 updated), 2 usage or I/O error.
@@ -132,6 +139,8 @@ updated), 2 usage or I/O error.
 int RunMirror(const Args& args) {
   auto key = LoadLogKey(args.Get("--log-key"));
   if (!key.ok()) return ExitForStatus(key.status());
+  auto witnesses = LoadWitnessPolicy(args);
+  if (!witnesses.ok()) return ExitForStatus(witnesses.status());
   bool as_json = args.Has("--json");
   int connections = 4;
   if (args.Has("--connections")) {
@@ -154,34 +163,44 @@ int RunMirror(const Args& args) {
   auto local = Fetcher::Open(out);
   if (!local.ok()) return IoError(local.status().message());
 
+  // |cosigned| is listed for a checkpoint refused for the witness quorum.
+  const std::vector<ledger::WitnessCosignature>* quorum_failure = nullptr;
   auto fail = [&](const std::string& why) {
     if (as_json) {
       ordered_json j;
       j["out"] = out;
       j["verified"] = false;
       j["error"] = why;
+      if (quorum_failure) j["witnesses"] = WitnessesJson(*witnesses, *quorum_failure);
       std::cout << DumpJson(j) << std::endl;
     } else {
-      std::cout << "NOT VERIFIED: " << why << "\nThe mirror in " << out << " was not updated.\n";
+      std::cout << "NOT VERIFIED: " << why << "\n";
+      if (quorum_failure) std::cout << WitnessesText(*witnesses, *quorum_failure, "  ");
+      std::cout << "The mirror in " << out << " was not updated.\n";
     }
     return kExitFailed;
   };
 
   ledger::StatusOr<SignedCheckpoint> cp = Status::Internal("unset");
+  std::vector<ledger::WitnessCosignature> cosigned;
   if (args.Has("--checkpoint")) {
     auto note = ReadWholeFile(args.Get("--checkpoint"));
     if (!note.ok()) return IoError("--checkpoint: " + note.status().message());
-    cp = OpenSignedCheckpoint(*note, *key);
+    cp = OpenSignedCheckpoint(*note, *key, *witnesses, &cosigned);
   } else {
-    cp = FetchCheckpoint(**remote, *key);
+    cp = FetchCheckpoint(**remote, *key, *witnesses, &cosigned);
   }
   if (!cp.ok()) {
     if (!IsVerificationFailure(cp.status())) return IoError(cp.status().message());
+    if (IsQuorumFailure(cp.status())) quorum_failure = &cosigned;
     return fail("the checkpoint does not verify: " + cp.status().message());
   }
   const ledger::Checkpoint& target = cp->body;
 
   // The mirror's own checkpoint, if any, must be a prefix of the new tree.
+  // It was verified when it was written (perhaps under another witness
+  // policy); it only anchors the prefix check, so the log's signature is
+  // enough here.
   std::optional<SignedCheckpoint> previous;
   auto old_note = (*local)->Get("checkpoint");
   if (old_note.ok()) {
@@ -296,6 +315,7 @@ int RunMirror(const Args& args) {
   if (as_json) {
     ordered_json j;
     j["checkpoint"] = CheckpointJson(target);
+    if (witnesses->active()) j["witnesses"] = WitnessesJson(*witnesses, cp->cosignatures);
     j["out"] = out;
     j["written"] = written;
     j["kept"] = kept;
@@ -303,7 +323,9 @@ int RunMirror(const Args& args) {
     std::cout << DumpJson(j) << std::endl;
   } else {
     std::cout << "mirrored and verified: " << target.origin << " at size " << target.size << " into " << out << "\n"
-              << "  root      " << B64(target.root) << " (recomputed from every entry)\n"
+              << "  root      " << B64(target.root) << " (recomputed from every entry)\n";
+    if (witnesses->active()) std::cout << WitnessesText(*witnesses, cp->cosignatures, "  ");
+    std::cout
               << "  written   " << written << " tiles and bundles\n"
               << "  kept      " << kept << " immutable full tiles and bundles already there\n";
     if (previous) std::cout << "  extends   the mirror's previous checkpoint of size " << previous->body.size << "\n";
@@ -315,7 +337,14 @@ int RunMirror(const Args& args) {
 
 const Command kMirrorCommand = {
     "mirror", "copy the log into a directory (C2SP tlog-tiles), verifying it", kMirrorHelp,
-    {{"--log", true}, {"--log-key", true}, {"--out", true}, {"--connections", true}, {"--checkpoint", true}, {"--json", false}},
+    {{"--log", true},
+     {"--log-key", true},
+     {"--out", true},
+     {"--connections", true},
+     {"--checkpoint", true},
+     kWitnessFlag,
+     kQuorumFlag,
+     {"--json", false}},
     {"--log", "--log-key", "--out"}, RunMirror,
 };
 

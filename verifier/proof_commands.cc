@@ -34,12 +34,33 @@ std::string Indent(const std::string& text, const std::string& prefix) {
 
 void PrintJson(const ordered_json& j) { std::cout << DumpJson(j) << std::endl; }
 
-// CheckpointSource loads the checkpoint named by |flag| (a file or "-"), or
-// fetches the log's latest when the flag is absent. Sets *exit_code and
-// returns nullopt when it cannot (2: I/O or usage, 1: does not verify).
+// PrintCheckpointRefused reports a checkpoint from |where| that does not
+// verify (the log's signature, a witness's cosignature, or the witness
+// quorum); for a quorum failure it lists which witnesses cosigned.
+void PrintCheckpointRefused(const std::string& where, const Status& s, const WitnessPolicy& witnesses,
+                            const std::vector<ledger::WitnessCosignature>& cosigned, bool as_json) {
+  bool quorum = IsQuorumFailure(s);
+  if (as_json) {
+    ordered_json j;
+    j["verified"] = false;
+    j["error"] = where + ": " + s.message();
+    if (quorum) j["witnesses"] = WitnessesJson(witnesses, cosigned);
+    PrintJson(j);
+  } else {
+    std::cout << "NOT VERIFIED: " << where << " does not verify: " << s.message() << "\n";
+    if (quorum) std::cout << WitnessesText(witnesses, cosigned, "  ");
+  }
+}
+
+// LoadCheckpoint loads the checkpoint named by |flag| (a file or "-"), or
+// fetches the log's latest when the flag is absent, and verifies it with
+// the log key and the witness policy. Sets *exit_code and returns nullopt
+// when it cannot (2: I/O or usage, 1: does not verify).
 std::optional<SignedCheckpoint> LoadCheckpoint(const Args& args, const std::string& flag, Fetcher* fetcher,
-                                               const ledger::NoteVerifier& key, bool as_json, int* exit_code) {
+                                               const ledger::NoteVerifier& key, const WitnessPolicy& witnesses,
+                                               bool as_json, int* exit_code) {
   ledger::StatusOr<SignedCheckpoint> cp = Status::Internal("unset");
+  std::vector<ledger::WitnessCosignature> cosigned;
   std::string where;
   if (args.Has(flag)) {
     where = args.Get(flag) == "-" ? "stdin" : args.Get(flag);
@@ -48,29 +69,21 @@ std::optional<SignedCheckpoint> LoadCheckpoint(const Args& args, const std::stri
       *exit_code = IoError(flag + ": " + note.status().message());
       return std::nullopt;
     }
-    cp = OpenSignedCheckpoint(*note, key);
+    cp = OpenSignedCheckpoint(*note, key, witnesses, &cosigned);
   } else {
     if (!fetcher) {
       *exit_code = UsageError("give --log to fetch the checkpoint, or " + flag + " FILE");
       return std::nullopt;
     }
     where = fetcher->Describe("checkpoint");
-    cp = FetchCheckpoint(*fetcher, key);
+    cp = FetchCheckpoint(*fetcher, key, witnesses, &cosigned);
   }
   if (cp.ok()) return *cp;
   if (!IsVerificationFailure(cp.status())) {
     *exit_code = IoError(cp.status().message());
     return std::nullopt;
   }
-  if (as_json) {
-    ordered_json j;
-    j["verified"] = false;
-    j["error"] = "checkpoint " + where + ": " + cp.status().message();
-    PrintJson(j);
-  } else {
-    std::cout << "NOT VERIFIED: the checkpoint from " << where << " does not verify with the log key: "
-              << cp.status().message() << "\n";
-  }
+  PrintCheckpointRefused("the checkpoint " + where, cp.status(), witnesses, cosigned, as_json);
   *exit_code = kExitFailed;
   return std::nullopt;
 }
@@ -83,35 +96,45 @@ ledger::StatusOr<std::unique_ptr<Fetcher>> OpenFetcherIfGiven(const Args& args) 
 
 // --- checkpoint ---------------------------------------------------------------
 
-constexpr char kCheckpointHelp[] = R"(Usage: ledger-verify checkpoint --log-key VKEY [--log URL|DIR] [--checkpoint FILE|-] [--json]
+constexpr char kCheckpointHelp[] = R"(Usage: ledger-verify checkpoint --log-key VKEY [--log URL|DIR] [--checkpoint FILE|-]
+                                [--witness WKEY ... [--quorum K]] [--json]
 
 Verifies a checkpoint's signature with the log key (C2SP signed-note and
 tlog-checkpoint) and prints its origin, size and root. Without --checkpoint
 the log's current checkpoint (GET /checkpoint, or DIR/checkpoint) is fetched.
+With --witness, the checkpoint must also carry valid C2SP tlog-cosignature
+cosignatures from K distinct listed witnesses (a witness's cosignature lines
+appended to the signed note, as ledger-witness returns them).
 
 Options:
   --log URL|DIR        the log's base URL or a mirror directory
   --log-key VKEY       the log's verifier key, or @FILE (e.g. @DATA/log.vkey)
   --checkpoint FILE    the signed checkpoint to verify ("-": stdin)
-  --json               {"checkpoint": {"origin", "size", "root"}, "note": "<text>", "verified": true}
+)" LEDGER_VERIFY_WITNESS_HELP R"(  --json               {"checkpoint": {"origin", "size", "root"}, "note": "<text>",
+                        "witnesses"?: {...}, "verified": true}
   --help               show this help
 Exit status: 0 verified, 1 the signature does not verify (or another log's
-key signed it), 2 usage or I/O error.
+key signed it, or a listed witness's cosignature is bad, or fewer than K
+listed witnesses cosigned), 2 usage or I/O error (including --quorum larger
+than the number of distinct witnesses).
 )";
 
 int RunCheckpoint(const Args& args) {
   auto key = LoadLogKey(args.Get("--log-key"));
   if (!key.ok()) return ExitForStatus(key.status());
+  auto witnesses = LoadWitnessPolicy(args);
+  if (!witnesses.ok()) return ExitForStatus(witnesses.status());
   auto fetcher = OpenFetcherIfGiven(args);
   if (!fetcher.ok()) return UsageError(fetcher.status().message());
   bool as_json = args.Has("--json");
   int rc = 0;
-  auto cp = LoadCheckpoint(args, "--checkpoint", fetcher->get(), *key, as_json, &rc);
+  auto cp = LoadCheckpoint(args, "--checkpoint", fetcher->get(), *key, *witnesses, as_json, &rc);
   if (!cp) return rc;
   if (as_json) {
     ordered_json j;
     j["checkpoint"] = CheckpointJson(cp->body);
     j["note"] = cp->note;
+    if (witnesses->active()) j["witnesses"] = WitnessesJson(*witnesses, cp->cosignatures);
     j["verified"] = true;
     PrintJson(j);
   } else {
@@ -119,6 +142,7 @@ int RunCheckpoint(const Args& args) {
               << "  size  " << cp->body.size << "\n"
               << "  root  " << B64(cp->body.root) << "\n"
               << "  key   " << key->VerifierKeyString() << "\n";
+    if (witnesses->active()) std::cout << WitnessesText(*witnesses, cp->cosignatures, "  ");
   }
   return kExitVerified;
 }
@@ -126,8 +150,9 @@ int RunCheckpoint(const Args& args) {
 // --- inclusion ----------------------------------------------------------------
 
 constexpr char kInclusionHelp[] = R"(Usage: ledger-verify inclusion --log-key VKEY (--entry FILE | --leaf-hash B64) --index I
-                               [--log URL|DIR] [--checkpoint FILE] [--json]
-       ledger-verify inclusion --log-key VKEY --proof FILE [--entry FILE | --leaf-hash B64] [--json]
+                               [--log URL|DIR] [--checkpoint FILE] [--witness WKEY ... [--quorum K]] [--json]
+       ledger-verify inclusion --log-key VKEY --proof FILE [--entry FILE | --leaf-hash B64]
+                               [--witness WKEY ... [--quorum K]] [--json]
 
 Proves that an entry is at index I in the tree of a signed checkpoint. The
 inclusion proof is computed by the verifier from the log's tiles (never
@@ -144,15 +169,19 @@ Options:
   --index I            the entry's index
   --checkpoint FILE    prove against this signed checkpoint [the log's latest]
   --proof FILE         a C2SP tlog-proof (GET /v1/proof/tlog-proof) to check
-  --json               {"index", "leaf_hash", "checkpoint": {...}, "inclusion": [...], "verified"}
+)" LEDGER_VERIFY_WITNESS_HELP R"(                       (the checkpoint proven against, or the tlog-proof's)
+  --json               {"index", "leaf_hash", "checkpoint": {...}, "inclusion": [...],
+                        "witnesses"?: {...}, "verified", "note"}
   --help               show this help
 Exit status: 0 verified, 1 not included (or the checkpoint does not
-verify), 2 usage or I/O error.
+verify, or lacks the witness quorum), 2 usage or I/O error.
 )";
 
 int RunInclusion(const Args& args) {
   auto key = LoadLogKey(args.Get("--log-key"));
   if (!key.ok()) return ExitForStatus(key.status());
+  auto witnesses = LoadWitnessPolicy(args);
+  if (!witnesses.ok()) return ExitForStatus(witnesses.status());
   bool as_json = args.Has("--json");
   if (args.Has("--entry") && args.Has("--leaf-hash")) return UsageError("give --entry or --leaf-hash, not both");
   bool with_proof = args.Has("--proof");
@@ -202,10 +231,10 @@ int RunInclusion(const Args& args) {
       entry = tp->extra;
       leaf = ledger::HashLeaf(entry);
     }
-    auto opened = OpenSignedCheckpoint(tp->checkpoint, *key);
+    std::vector<ledger::WitnessCosignature> cosigned;
+    auto opened = OpenSignedCheckpoint(tp->checkpoint, *key, *witnesses, &cosigned);
     if (!opened.ok()) {
-      if (as_json) PrintJson(ordered_json{{"verified", false}, {"error", "the proof's checkpoint: " + opened.status().message()}});
-      else std::cout << "NOT VERIFIED: the proof's checkpoint does not verify: " << opened.status().message() << "\n";
+      PrintCheckpointRefused("the proof's checkpoint", opened.status(), *witnesses, cosigned, as_json);
       return kExitFailed;
     }
     cp = *opened;
@@ -215,7 +244,7 @@ int RunInclusion(const Args& args) {
     auto fetcher = Fetcher::Open(args.Get("--log"));
     if (!fetcher.ok()) return UsageError(fetcher.status().message());
     int rc = 0;
-    cp = LoadCheckpoint(args, "--checkpoint", fetcher->get(), *key, as_json, &rc);
+    cp = LoadCheckpoint(args, "--checkpoint", fetcher->get(), *key, *witnesses, as_json, &rc);
     if (!cp) return rc;
     if (*index < cp->body.size) {
       TileHashReader reader(fetcher->get(), cp->body.size);
@@ -238,6 +267,7 @@ int RunInclusion(const Args& args) {
     j["leaf_hash"] = B64(*leaf);
     j["checkpoint"] = CheckpointJson(cp->body);
     j["inclusion"] = HashesJson(proof);
+    if (witnesses->active()) j["witnesses"] = WitnessesJson(*witnesses, cp->cosignatures);
     j["verified"] = ok.ok();
     if (!ok.ok()) j["error"] = ok.message();
     j["note"] = cp->note;
@@ -245,7 +275,9 @@ int RunInclusion(const Args& args) {
   } else if (ok.ok()) {
     std::cout << "verified: entry " << *index << " (leaf hash " << B64(*leaf) << ") is in the tree of size "
               << cp->body.size << "\n  root       " << B64(cp->body.root) << " (" << cp->body.origin
-              << ", signature verified)\n  proof from " << proof_source << ":\n";
+              << ", signature verified)\n";
+    if (witnesses->active()) std::cout << WitnessesText(*witnesses, cp->cosignatures, "  ");
+    std::cout << "  proof from " << proof_source << ":\n";
     for (const Hash& h : proof) std::cout << "    " << B64(h) << "\n";
   } else {
     std::cout << "NOT VERIFIED: entry " << *index << " (leaf hash " << B64(*leaf) << ") is not proven in the tree of size "
@@ -256,7 +288,8 @@ int RunInclusion(const Args& args) {
 
 // --- consistency --------------------------------------------------------------
 
-constexpr char kConsistencyHelp[] = R"(Usage: ledger-verify consistency --log URL|DIR --log-key VKEY --old FILE [--new FILE] [--json]
+constexpr char kConsistencyHelp[] = R"(Usage: ledger-verify consistency --log URL|DIR --log-key VKEY --old FILE [--new FILE]
+                                 [--witness WKEY ... [--quorum K]] [--json]
 
 Proves that a newer checkpoint extends an older one: the tree of the old
 checkpoint is a prefix of the new one (append-only, no fork). Both
@@ -270,23 +303,28 @@ Options:
   --log-key VKEY       the log's verifier key, or @FILE
   --old FILE           the older signed checkpoint (e.g. saved earlier)
   --new FILE           the newer signed checkpoint [the log's latest]
+)" LEDGER_VERIFY_WITNESS_HELP R"(                       (both checkpoints must meet it)
   --json               {"old": {...}, "new": {...}, "consistency": [...], "verified",
-                        "old_checkpoint": "<note>", "new_checkpoint": "<note>"}
+                        "old_checkpoint": "<note>", "new_checkpoint": "<note>",
+                        "old_witnesses"?: {...}, "new_witnesses"?: {...}}
   --help               show this help
 Exit status: 0 consistent, 1 not consistent (fork or rollback) or a
-checkpoint does not verify, 2 usage or I/O error.
+checkpoint does not verify (or lacks the witness quorum), 2 usage or I/O
+error.
 )";
 
 int RunConsistency(const Args& args) {
   auto key = LoadLogKey(args.Get("--log-key"));
   if (!key.ok()) return ExitForStatus(key.status());
+  auto witnesses = LoadWitnessPolicy(args);
+  if (!witnesses.ok()) return ExitForStatus(witnesses.status());
   bool as_json = args.Has("--json");
   auto fetcher = Fetcher::Open(args.Get("--log"));
   if (!fetcher.ok()) return UsageError(fetcher.status().message());
   int rc = 0;
-  auto old_cp = LoadCheckpoint(args, "--old", fetcher->get(), *key, as_json, &rc);
+  auto old_cp = LoadCheckpoint(args, "--old", fetcher->get(), *key, *witnesses, as_json, &rc);
   if (!old_cp) return rc;
-  auto new_cp = LoadCheckpoint(args, "--new", fetcher->get(), *key, as_json, &rc);
+  auto new_cp = LoadCheckpoint(args, "--new", fetcher->get(), *key, *witnesses, as_json, &rc);
   if (!new_cp) return rc;
   const ledger::Checkpoint& o = old_cp->body;
   const ledger::Checkpoint& n = new_cp->body;
@@ -318,10 +356,19 @@ int RunConsistency(const Args& args) {
     if (!verdict.ok()) j["error"] = verdict.message();
     j["old_checkpoint"] = old_cp->note;
     j["new_checkpoint"] = new_cp->note;
+    if (witnesses->active()) {
+      j["old_witnesses"] = WitnessesJson(*witnesses, old_cp->cosignatures);
+      j["new_witnesses"] = WitnessesJson(*witnesses, new_cp->cosignatures);
+    }
     PrintJson(j);
   } else if (verdict.ok()) {
     std::cout << "verified: the tree of size " << n.size << " extends the tree of size " << o.size << " (" << o.origin
-              << ")\n  old root  " << B64(o.root) << "\n  new root  " << B64(n.root) << "\n  proof from the log's tiles:\n";
+              << ")\n  old root  " << B64(o.root) << "\n  new root  " << B64(n.root) << "\n";
+    if (witnesses->active()) {
+      std::cout << "  old checkpoint:\n" << WitnessesText(*witnesses, old_cp->cosignatures, "    ");
+      std::cout << "  new checkpoint:\n" << WitnessesText(*witnesses, new_cp->cosignatures, "    ");
+    }
+    std::cout << "  proof from the log's tiles:\n";
     for (const Hash& h : proof) std::cout << "    " << B64(h) << "\n";
   } else {
     std::cout << "NOT VERIFIED: FORK: " << verdict.message() << "\n"
@@ -337,10 +384,12 @@ int RunConsistency(const Args& args) {
 
 constexpr char kReceiptHelp[] = R"(Usage: ledger-verify receipt --log-key VKEY --receipt FILE [--entry FILE]
                              [--accessor A] [--holder H] [--subject TAG]
-                             [--purpose P] [--categories C1,C2] [--json]
+                             [--purpose P] [--categories C1,C2]
+                             [--witness WKEY ... [--quorum K]] [--json]
 
 The offline gate check (ledger::CheckReceipt, as a bank's gate runs it): the
-receipt's checkpoint is signed by the log key, the entry is included in its
+receipt's checkpoint is signed by the log key (and, with --witness,
+cosigned by K distinct listed witnesses), the entry is included in its
 tree, the entry is an access signed by its accessor's key, and it matches
 every expectation given. Nothing is fetched.
 
@@ -353,8 +402,10 @@ Options:
   --accessor A, --holder H, --subject TAG (base64url), --purpose P
                        require these to match the logged access
   --categories C1,C2   require each of these categories to be logged
+)" LEDGER_VERIFY_WITNESS_HELP R"(                       (refusals: "bad cosignature: ...", "witness quorum: ...")
   --log URL|DIR        accepted for symmetry; not used
-  --json               {"verified", "reason", "index", "tree_size", "access": {...}}
+  --json               {"verified", "reason", "index", "tree_size", "access": {...},
+                        "witnesses"?: {...}}
   --help               show this help
 Exit status: 0 allowed, 1 refused, 2 usage or I/O error.
 )";
@@ -362,6 +413,8 @@ Exit status: 0 allowed, 1 refused, 2 usage or I/O error.
 int RunReceipt(const Args& args) {
   auto key = LoadLogKey(args.Get("--log-key"));
   if (!key.ok()) return ExitForStatus(key.status());
+  auto witnesses = LoadWitnessPolicy(args);
+  if (!witnesses.ok()) return ExitForStatus(witnesses.status());
   auto text = ReadWholeFile(args.Get("--receipt"));
   if (!text.ok()) return IoError("--receipt: " + text.status().message());
   std::string receipt = *text;
@@ -373,6 +426,8 @@ int RunReceipt(const Args& args) {
     receipt = j["tlog_proof"].get<std::string>();
   }
   ledger::GateExpectation expected;
+  expected.witnesses = witnesses->witnesses;
+  expected.quorum = witnesses->quorum;
   if (args.Has("--accessor")) expected.accessor = args.Get("--accessor");
   if (args.Has("--holder")) expected.holder = args.Get("--holder");
   if (args.Has("--purpose")) {
@@ -422,6 +477,10 @@ int RunReceipt(const Args& args) {
       a["time"] = d.access->time;
       j["access"] = a;
     }
+    // The witnesses are known once the log's signature and every listed
+    // witness's line verified: on success and on a quorum refusal.
+    bool witnesses_known = d.allowed || d.reason.rfind("witness quorum: ", 0) == 0;
+    if (witnesses->active() && witnesses_known) j["witnesses"] = WitnessesJson(*witnesses, d.cosignatures);
     PrintJson(j);
   } else if (d.allowed) {
     const ledger::AccessRecord& a = *d.access;
@@ -430,8 +489,11 @@ int RunReceipt(const Args& args) {
               << "  request id  " << a.request_id << "\n  purpose     " << a.purpose << "\n  categories ";
     for (const auto& c : a.categories) std::cout << " " << c;
     std::cout << "\n  time        " << a.time << "\n";
+    if (witnesses->active()) std::cout << WitnessesText(*witnesses, d.cosignatures, "  ");
   } else {
     std::cout << "refused: " << d.reason << "\n";
+    if (witnesses->active() && d.reason.rfind("witness quorum: ", 0) == 0)
+      std::cout << WitnessesText(*witnesses, d.cosignatures, "  ");
   }
   return d.allowed ? kExitVerified : kExitFailed;
 }
@@ -440,7 +502,7 @@ int RunReceipt(const Args& args) {
 
 const Command kCheckpointCommand = {
     "checkpoint", "verify a checkpoint's signature (default: the log's latest)", kCheckpointHelp,
-    {{"--log", true}, {"--log-key", true}, {"--checkpoint", true}, {"--json", false}},
+    {{"--log", true}, {"--log-key", true}, {"--checkpoint", true}, kWitnessFlag, kQuorumFlag, {"--json", false}},
     {"--log-key"}, RunCheckpoint,
 };
 
@@ -453,13 +515,15 @@ const Command kInclusionCommand = {
      {"--index", true},
      {"--checkpoint", true},
      {"--proof", true},
+     kWitnessFlag,
+     kQuorumFlag,
      {"--json", false}},
     {"--log-key"}, RunInclusion,
 };
 
 const Command kConsistencyCommand = {
     "consistency", "prove a newer checkpoint extends an older one (else: fork evidence)", kConsistencyHelp,
-    {{"--log", true}, {"--log-key", true}, {"--old", true}, {"--new", true}, {"--json", false}},
+    {{"--log", true}, {"--log-key", true}, {"--old", true}, {"--new", true}, kWitnessFlag, kQuorumFlag, {"--json", false}},
     {"--log", "--log-key", "--old"}, RunConsistency,
 };
 
@@ -474,6 +538,8 @@ const Command kReceiptCommand = {
      {"--subject", true},
      {"--purpose", true},
      {"--categories", true},
+     kWitnessFlag,
+     kQuorumFlag,
      {"--json", false}},
     {"--log-key", "--receipt"}, RunReceipt,
 };

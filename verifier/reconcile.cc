@@ -111,7 +111,8 @@ ledger::StatusOr<std::vector<Release>> ReadReleases(const std::string& path) {
 }
 
 constexpr char kReconcileHelp[] = R"(Usage: ledger-verify reconcile --log URL|DIR --log-key VKEY --releases FILE --holder NAME
-                               [--threads N] [--connections N] [--checkpoint FILE] [--json]
+                               [--threads N] [--connections N] [--checkpoint FILE]
+                               [--witness WKEY ... [--quorum K]] [--json]
 
 Reconciles a data holder's releases with the log. Every release record must
 have its access entry in the log (verified tree: the whole log is replayed
@@ -135,6 +136,9 @@ Options:
   --threads N          threads verifying signatures [hardware threads]
   --connections N      concurrent bundle fetches [4]
   --checkpoint FILE    reconcile against this signed checkpoint [the log's latest]
+)" LEDGER_VERIFY_WITNESS_HELP R"(                       (for the checkpoint reconciled against; a recorded
+                       receipt needs only the log's signature, since the
+                       entry it names is proven in that witnessed tree)
   --json               {"checkpoint": {...}, "holder", "releases": N, "accesses": N,
                         "matched": [{"line", "request_id", "accessor", "index",
                         "leaf_hash", "inclusion"}],
@@ -143,7 +147,7 @@ Options:
                         "index"?, "entry"?}],
                         "unreleased": [{"rule": "unreleased", "index", "request_id",
                         "accessor", "subject", "purpose", "categories", "time"}],
-                        "checkpoint_note": "<note>", "verified"}
+                        "checkpoint_note": "<note>", "witnesses"?: {...}, "verified"}
   --help               show this help
 Exit status: 0 every release has its access, 1 a release has none (or the
 log does not verify), 2 usage or I/O error.
@@ -152,6 +156,8 @@ log does not verify), 2 usage or I/O error.
 int RunReconcile(const Args& args) {
   auto key = LoadLogKey(args.Get("--log-key"));
   if (!key.ok()) return ExitForStatus(key.status());
+  auto witnesses = LoadWitnessPolicy(args);
+  if (!witnesses.ok()) return ExitForStatus(witnesses.status());
   bool as_json = args.Has("--json");
   std::string holder = args.Get("--holder");
   if (holder.empty()) return UsageError("--holder must name the holder");
@@ -173,21 +179,31 @@ int RunReconcile(const Args& args) {
   auto fetcher = Fetcher::Open(args.Get("--log"));
   if (!fetcher.ok()) return UsageError(fetcher.status().message());
 
+  // Listed for a checkpoint refused for the witness quorum.
+  const std::vector<ledger::WitnessCosignature>* quorum_failure = nullptr;
   auto fail = [&](const std::string& why) {
-    if (as_json) std::cout << DumpJson(ordered_json{{"verified", false}, {"error", why}}) << std::endl;
-    else std::cout << "NOT VERIFIED: " << why << "\n";
+    if (as_json) {
+      ordered_json j{{"verified", false}, {"error", why}};
+      if (quorum_failure) j["witnesses"] = WitnessesJson(*witnesses, *quorum_failure);
+      std::cout << DumpJson(j) << std::endl;
+    } else {
+      std::cout << "NOT VERIFIED: " << why << "\n";
+      if (quorum_failure) std::cout << WitnessesText(*witnesses, *quorum_failure, "  ");
+    }
     return kExitFailed;
   };
   ledger::StatusOr<SignedCheckpoint> cp = Status::Internal("unset");
+  std::vector<ledger::WitnessCosignature> cosigned;
   if (args.Has("--checkpoint")) {
     auto note = ReadWholeFile(args.Get("--checkpoint"));
     if (!note.ok()) return IoError("--checkpoint: " + note.status().message());
-    cp = OpenSignedCheckpoint(*note, *key);
+    cp = OpenSignedCheckpoint(*note, *key, *witnesses, &cosigned);
   } else {
-    cp = FetchCheckpoint(**fetcher, *key);
+    cp = FetchCheckpoint(**fetcher, *key, *witnesses, &cosigned);
   }
   if (!cp.ok()) {
     if (!IsVerificationFailure(cp.status())) return IoError(cp.status().message());
+    if (IsQuorumFailure(cp.status())) quorum_failure = &cosigned;
     return fail("the checkpoint does not verify: " + cp.status().message());
   }
 
@@ -340,12 +356,14 @@ int RunReconcile(const Args& args) {
     j["violations"] = violations;
     j["unreleased"] = unreleased_json;
     j["checkpoint_note"] = cp->note;
+    if (witnesses->active()) j["witnesses"] = WitnessesJson(*witnesses, cp->cosignatures);
     j["verified"] = verified;
     std::cout << DumpJson(j) << std::endl;
   } else {
     std::cout << "Reconciliation of " << holder << "'s releases with " << cp->body.origin << " at size " << cp->body.size
-              << " (root verified)\n"
-              << "  releases     " << releases->size() << "\n"
+              << " (root verified)\n";
+    if (witnesses->active()) std::cout << WitnessesText(*witnesses, cp->cosignatures, "  ");
+    std::cout << "  releases     " << releases->size() << "\n"
               << "  accesses     " << holder_accesses << " logged for " << holder << "\n"
               << "  matched      " << matched.size() << " releases have their access entry in the log\n";
     std::cout << "\nReleases without access: " << violations.size() << "\n";
@@ -377,6 +395,8 @@ const Command kReconcileCommand = {
      {"--threads", true},
      {"--connections", true},
      {"--checkpoint", true},
+     kWitnessFlag,
+     kQuorumFlag,
      {"--json", false}},
     {"--log", "--log-key", "--releases", "--holder"}, RunReconcile,
 };

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "ledger/cosignature.h"
 #include "ledger/merkle.h"
 #include "ledger/tlog_proof.h"
 
@@ -25,6 +26,30 @@ std::string JoinSet(const std::set<std::string>& set) {
   return out;
 }
 
+// WitnessPolicyError returns why a witness policy cannot be met by any
+// checkpoint (OpenWitnessedCheckpoint's policy checks, made before any
+// signature is), or "" if it is valid.
+std::string WitnessPolicyError(const std::vector<CosignatureVerifier>& witnesses, size_t quorum) {
+  std::vector<const CosignatureVerifier*> distinct;
+  for (const auto& w : witnesses) {
+    bool dup = false;
+    for (const auto* d : distinct) {
+      if (d->name() != w.name() || d->key_id() != w.key_id()) continue;
+      if (d->public_key() != w.public_key()) return "two listed witness keys share the name and key ID of " + w.name();
+      dup = true;
+      break;
+    }
+    if (!dup) distinct.push_back(&w);
+  }
+  if (quorum > distinct.size())
+    return "quorum " + std::to_string(quorum) + " exceeds the " + std::to_string(distinct.size()) +
+           " distinct witnesses listed";
+  return "";
+}
+
+// WitnessName is the name part of a verifier key string "<name>+<hash>+<key>".
+std::string WitnessName(const std::string& vkey) { return vkey.substr(0, vkey.find('+')); }
+
 }  // namespace
 
 GateDecision CheckReceipt(std::string_view tlog_proof_text, std::optional<ByteView> entry, const NoteVerifier& log_key,
@@ -35,9 +60,35 @@ GateDecision CheckReceipt(std::string_view tlog_proof_text, std::optional<ByteVi
   auto proof = ParseTlogProof(tlog_proof_text);
   if (!proof.ok()) return Refuse(std::move(d), "malformed receipt: " + proof.status().message());
 
-  // 2. The checkpoint is signed by the log key, with the log's origin.
-  auto cp = OpenCheckpoint(proof->checkpoint, log_key);
-  if (!cp.ok()) return Refuse(std::move(d), "bad checkpoint: " + cp.status().message());
+  // 2. The checkpoint is signed by the log key, with the log's origin, and
+  // cosigned by a quorum of the listed witnesses if a policy is given.
+  StatusOr<Checkpoint> cp = Status::Internal("unset");
+  if (expected.witnesses.empty() && expected.quorum == 0) {
+    cp = OpenCheckpoint(proof->checkpoint, log_key);
+    if (!cp.ok()) return Refuse(std::move(d), "bad checkpoint: " + cp.status().message());
+  } else {
+    std::string policy_error = WitnessPolicyError(expected.witnesses, expected.quorum);
+    if (!policy_error.empty()) return Refuse(std::move(d), "witness policy: " + policy_error);
+    cp = OpenWitnessedCheckpoint(proof->checkpoint, log_key, expected.witnesses, expected.quorum, &d.cosignatures);
+    if (!cp.ok()) {
+      // Say which check failed: the log's signature, a listed witness's
+      // cosignature, or the quorum (the common path above pays for one
+      // verification of each signature; only a refusal pays for this).
+      auto logged = OpenCheckpoint(proof->checkpoint, log_key);
+      if (!logged.ok()) return Refuse(std::move(d), "bad checkpoint: " + logged.status().message());
+      auto any = OpenWitnessedCheckpoint(proof->checkpoint, log_key, expected.witnesses, 0, &d.cosignatures);
+      if (!any.ok()) {
+        d.cosignatures.clear();
+        return Refuse(std::move(d), "bad cosignature: " + any.status().message());
+      }
+      std::string names;
+      for (const auto& c : d.cosignatures) names += (names.empty() ? "" : ", ") + WitnessName(c.witness);
+      return Refuse(std::move(d), "witness quorum: the checkpoint has valid cosignatures from " +
+                                      std::to_string(d.cosignatures.size()) + " of the listed witnesses (" +
+                                      (names.empty() ? std::string("none") : names) + "), " +
+                                      std::to_string(expected.quorum) + " required");
+    }
+  }
   d.index = proof->index;
   d.tree_size = cp->size;
 

@@ -1,8 +1,11 @@
 // receipt check: the bank gate's offline check, from the command line.
+#include <unistd.h>
+
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "ledger/cosignature.h"
 #include "ledger/files.h"
 #include "ledger/gate.h"
 
@@ -14,13 +17,15 @@ using ordered_json = nlohmann::ordered_json;
 
 constexpr char kCheckHelp[] = R"(Usage: ledgerctl receipt check --receipt FILE --log-key VKEY [--entry FILE]
                               [--accessor A] [--holder H] [--subject TAG]
-                              [--purpose P] [--categories C1,C2] [--json]
+                              [--purpose P] [--categories C1,C2]
+                              [--witness WKEY ... [--quorum K]] [--json]
 
 Checks a receipt offline, as a data holder's gate does before releasing
-data: the checkpoint is signed by the log, the entry is included in its
-tree, the entry is an access signed by its accessor's key, and it matches
-every expectation given. Prints "allowed: ..." (exit 0) or
-"refused: <reason>" (exit 1).
+data: the checkpoint is signed by the log (and, with --witness, cosigned by
+K distinct listed witnesses: C2SP tlog-cosignature lines appended to the
+receipt's checkpoint), the entry is included in its tree, the entry is an
+access signed by its accessor's key, and it matches every expectation
+given. Prints "allowed: ..." (exit 0) or "refused: <reason>" (exit 1).
 
 Options:
   --receipt FILE       the receipt: a C2SP tlog-proof text (GET
@@ -34,7 +39,18 @@ Options:
   --subject TAG        require this subject tag (base64url 32 bytes)
   --purpose P          require this purpose
   --categories C1,C2   require each of these categories to be logged
-  --json               print the decision as JSON
+  --witness WKEY       require cosignatures by this witness: its cosignature/v1
+                       verifier key "<name>+<hash>+<base64>", or @FILE / a file
+                       holding one (ledger-witness writes STATE/witness.vkey);
+                       repeat for several witnesses. A listed witness's line
+                       that does not verify refuses the receipt ("bad
+                       cosignature: "); lines by other keys are ignored
+  --quorum K           how many distinct listed witnesses must have cosigned
+                       ("witness quorum: " otherwise) [every listed witness;
+                       0 without --witness]; more than the distinct witnesses
+                       listed is a usage error (exit 2)
+  --json               print the decision as JSON (with --witness, "witnesses":
+                       {"quorum", "listed", "cosigned": [{"witness", "timestamp"}]})
   --help               show this help
 )";
 
@@ -43,10 +59,53 @@ std::string TrimRight(std::string s) {
   return s;
 }
 
+// LoadWitnessKey accepts a witness verifier key string, "@FILE", or the
+// path of a file holding one (such as a witness's STATE/witness.vkey).
+ledger::StatusOr<ledger::CosignatureVerifier> LoadWitnessKey(const std::string& value) {
+  std::string vkey = value;
+  std::string path = !value.empty() && value[0] == '@' ? value.substr(1) : "";
+  if (path.empty() && access(value.c_str(), F_OK) == 0) path = value;
+  if (!path.empty()) {
+    auto text = ledger::ReadFile(path);
+    if (!text.ok()) return ledger::Status::InvalidArgument("--witness: " + text.status().message());
+    vkey = TrimRight(text->substr(0, text->find('\n')));
+  }
+  auto v = ledger::CosignatureVerifier::Parse(vkey);
+  if (!v.ok())
+    return ledger::Status::InvalidArgument("--witness must be a witness verifier key <name>+<hash>+<base64> or a file "
+                                           "holding one: " + v.status().message());
+  return v;
+}
+
 int Check(const Args& args) {
   auto log_key = LoadLogKey(args.Get("--log-key"));
   if (!log_key.ok()) return FailStatus(log_key.status(), "", true);
   ledger::GateExpectation expected;
+  // The witness policy: --witness (repeatable) and --quorum [all listed].
+  size_t distinct = 0;
+  for (const std::string& value : args.All("--witness")) {
+    auto w = LoadWitnessKey(value);
+    if (!w.ok()) return FailStatus(w.status(), "", true);
+    bool dup = false;
+    for (const auto& seen : expected.witnesses) {
+      if (seen.name() != w->name() || seen.key_id() != w->key_id()) continue;
+      if (seen.public_key() != w->public_key())
+        return UsageError("--witness: two different keys share the name and key ID of " + w->VerifierKeyString());
+      dup = true;
+    }
+    if (!dup) distinct++;
+    expected.witnesses.push_back(std::move(*w));
+  }
+  expected.quorum = distinct;
+  if (args.Has("--quorum")) {
+    auto q = ledger::ParseUint64(args.Get("--quorum"));
+    if (!q.ok()) return UsageError("--quorum must be a whole number, got \"" + args.Get("--quorum") + "\"");
+    if (*q > distinct)
+      return UsageError("--quorum " + args.Get("--quorum") + " exceeds the " + std::to_string(distinct) +
+                        " distinct witnesses given with --witness");
+    expected.quorum = static_cast<size_t>(*q);
+  }
+  bool witnessed = !expected.witnesses.empty() || expected.quorum > 0;
   if (args.Has("--accessor")) expected.accessor = args.Get("--accessor");
   if (args.Has("--holder")) expected.holder = args.Get("--holder");
   if (args.Has("--purpose")) {
@@ -95,6 +154,15 @@ int Check(const Args& args) {
       out["tree_size"] = d.tree_size;
     }
     if (d.access) out["access"] = ordered_json::parse(ledger::EncodeAccess(*d.access));
+    if (witnessed) {
+      ordered_json w;
+      w["quorum"] = expected.quorum;
+      w["listed"] = distinct;
+      w["cosigned"] = ordered_json::array();
+      for (const auto& c : d.cosignatures)
+        w["cosigned"].push_back(ordered_json{{"witness", c.witness}, {"timestamp", c.timestamp}});
+      out["witnesses"] = w;
+    }
     std::cout << out.dump() << std::endl;
   } else if (d.allowed) {
     const ledger::AccessRecord& a = *d.access;
@@ -105,6 +173,11 @@ int Check(const Args& args) {
               << a.request_id << ", time " << a.time << std::endl;
   } else {
     std::cout << "refused: " << d.reason << std::endl;
+  }
+  if (witnessed && !args.Has("--json") && (d.allowed || d.reason.rfind("witness quorum: ", 0) == 0)) {
+    std::cout << "witnesses: " << d.cosignatures.size() << " of " << distinct << " listed cosigned, quorum "
+              << expected.quorum << std::endl;
+    for (const auto& c : d.cosignatures) std::cout << "  cosigned  " << c.witness << " (time " << c.timestamp << ")" << std::endl;
   }
   return d.allowed ? kExitOk : kExitFailure;
 }
@@ -127,7 +200,8 @@ std::vector<Command> ReceiptCommands() {
       {"receipt check", "check a receipt offline against the log key, as a bank's gate does", kCheckHelp,
        {{"--receipt", FlagDef::kValue}, {"--log-key", FlagDef::kValue}, {"--entry", FlagDef::kValue},
         {"--accessor", FlagDef::kValue}, {"--holder", FlagDef::kValue}, {"--subject", FlagDef::kValue},
-        {"--purpose", FlagDef::kValue}, {"--categories", FlagDef::kValue}, {"--json", FlagDef::kSwitch}},
+        {"--purpose", FlagDef::kValue}, {"--categories", FlagDef::kValue}, {"--witness", FlagDef::kRepeated},
+        {"--quorum", FlagDef::kValue}, {"--json", FlagDef::kSwitch}},
        {"--receipt", "--log-key"}, 0, 0, Check},
   };
 }

@@ -8,7 +8,9 @@
 // entry is in a tree whose checkpoint the log signed, that the entry is an
 // access signed by the key named in it, and that the access covers what the
 // request asks for. Its cost is two Ed25519 verifications (checkpoint note,
-// entry envelope), one JSON parse and at most 64 SHA-256 compressions.
+// entry envelope), one JSON parse and at most 64 SHA-256 compressions, plus
+// one Ed25519 verification per cosignature line of a listed witness when a
+// witness policy is given.
 //
 // What the gate relies on the log for (and does not re-check): the log
 // appends an access only if the accessor's key was authorised by the holder
@@ -20,10 +22,15 @@
 // log that let a violation through is caught with the evidence.
 //
 // What the gate does not check at all:
-//   - split views: that the checkpoint is consistent with what others (for
-//     example witnesses) saw; a gate that wants that keeps the largest
-//     checkpoint it has seen and asks for consistency proofs, or requires
-//     witness cosignatures, outside this function;
+//   - split views, unless a witness policy is given: by default the gate
+//     does not check that the checkpoint is consistent with what others
+//     saw. GateExpectation::witnesses / quorum make it require C2SP
+//     tlog-cosignature cosignatures from a quorum of independent witnesses
+//     (ledger::OpenWitnessedCheckpoint), each of which cosigns only
+//     checkpoints consistent with every one it cosigned before, so a fork
+//     the witnesses have not also seen is refused; a gate that wants more
+//     keeps the largest checkpoint it has seen and asks for consistency
+//     proofs, outside this function;
 //   - freshness of the checkpoint, and replay: a receipt stays valid for
 //     ever, so releasing data twice against one receipt is the caller's to
 //     prevent (ledger-gate refuses a second release of the same entry);
@@ -35,8 +42,9 @@
 //     GateExpectation::subject;
 //   - the consent reference, actor and detail fields (carried, not judged).
 //
-// Thread-safety: CheckReceipt is a pure function; the NoteVerifier it reads
-// is immutable, so any number of threads may call it at once.
+// Thread-safety: CheckReceipt is a pure function; the NoteVerifier and the
+// CosignatureVerifiers it reads are immutable, so any number of threads may
+// call it at once.
 #ifndef LEDGER_GATE_H_
 #define LEDGER_GATE_H_
 
@@ -45,8 +53,10 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ledger/bytes.h"
+#include "ledger/cosignature.h"
 #include "ledger/note.h"
 #include "ledger/record.h"
 
@@ -62,6 +72,17 @@ struct GateExpectation {
   std::set<std::string> categories;
   // Optional: reject accesses whose time is older than this (Unix seconds).
   std::optional<int64_t> not_before;
+  // Optional witness policy: the receipt's checkpoint must carry valid
+  // cosignature/v1 cosignatures from at least |quorum| DISTINCT witnesses
+  // of |witnesses| (the same key listed twice, or several lines from one
+  // witness, count once; lines from unlisted keys are ignored; a line from
+  // a listed witness that does not verify refuses the receipt). Empty
+  // |witnesses| and |quorum| 0 (the default): the log's signature alone,
+  // as before. A quorum larger than the number of distinct witnesses, or
+  // two listed keys with one name and key ID, is a policy error: every
+  // receipt is refused ("witness policy: ").
+  std::vector<CosignatureVerifier> witnesses;
+  size_t quorum = 0;
 };
 
 // GateDecision is the gate's answer. |allowed| is true only if every check
@@ -76,6 +97,12 @@ struct GateDecision {
   uint64_t index = 0;
   uint64_t tree_size = 0;
   std::optional<AccessRecord> access;
+  // The distinct listed witnesses whose cosignature on the checkpoint
+  // verified (in the order of GateExpectation::witnesses, each with its
+  // latest timestamp); filled once the log's signature and every listed
+  // witness's line verified, so also on a "witness quorum: " refusal.
+  // Empty without a witness policy.
+  std::vector<WitnessCosignature> cosignatures;
 };
 
 // CheckReceipt decides whether the access proven by |tlog_proof_text| allows
@@ -85,8 +112,14 @@ struct GateDecision {
 // verifier key. Checks, in order, each failure a refusal whose reason starts
 // with the prefix shown:
 //   1. the receipt parses as a C2SP tlog-proof        "malformed receipt: "
-//   2. the checkpoint is signed by |log_key| and its
+//   2. with a witness policy (expected.witnesses or
+//      expected.quorum set), the policy is valid     "witness policy: "
+//      the checkpoint is signed by |log_key| and its
 //      origin is the key's name                      "bad checkpoint: "
+//      with a witness policy, every line by a listed
+//      witness is a valid cosignature                "bad cosignature: "
+//      and at least quorum distinct listed
+//      witnesses cosigned                            "witness quorum: "
 //   3. an entry is present, and argument and extra
 //      agree                                         "missing entry: " /
 //                                                    "entry mismatch: "
