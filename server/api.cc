@@ -188,7 +188,16 @@ void Api::Register(httplib::Server& server) {
 
 void Api::GetCheckpoint(const httplib::Request& req, httplib::Response& res) {
   if (!RejectUnknownParams(req, res, {})) return;
-  std::string cp = sequencer_->latest_checkpoint();
+  std::string cp;
+  if (Witnessing* w = options_.witnessing; w && w->enforced()) {
+    auto witnessed = w->Current();
+    if (!witnessed)
+      return SendError(res, 503, "no checkpoint has cosignatures from " + std::to_string(w->quorum()) + " of the " +
+                                     std::to_string(w->witness_count()) + " witnesses yet");
+    cp = witnessed->note;
+  } else {
+    cp = sequencer_->latest_checkpoint();
+  }
   res.set_header("Cache-Control", "public, max-age=1");
   res.set_content(cp, "text/plain; charset=utf-8");
 }
@@ -266,7 +275,31 @@ void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
   size_t count = entries.size();
   auto result = sequencer_->Append(std::move(entries), std::move(parsed));
   if (!result.ok()) return SendStatus(res, result.status());
-  // Receipts: inclusion proofs against the checkpoint that covers them.
+  // Receipts: inclusion proofs against the checkpoint that covers them. With
+  // witnesses (K > 0) that is the newest witnessed checkpoint once one covers
+  // the entries (bounded wait; 503 otherwise, the entries stay logged).
+  uint64_t tree_size = result->tree_size;
+  std::string checkpoint = result->checkpoint;
+  if (Witnessing* w = options_.witnessing; w && w->enforced()) {
+    // The smallest size that covers every logged entry (a retry of old
+    // entries needs no newer checkpoint).
+    uint64_t need = 0;
+    for (const auto& e : result->entries)
+      if (e.status.ok()) need = std::max(need, e.index + 1);
+    std::shared_ptr<const WitnessedCheckpoint> witnessed;
+    if (need > 0) {
+      auto waited = w->WaitFor(need, w->receipt_timeout());
+      if (!waited.ok()) return SendStatus(res, waited.status());
+      witnessed = *waited;
+    } else {
+      witnessed = w->Current();
+    }
+    if (witnessed) {
+      tree_size = witnessed->size;
+      checkpoint = witnessed->note;
+    }
+  }
+  // Opened after the wait: the store has grown at least to tree_size.
   auto reader = store_->Read();
   if (!reader.ok()) return SendStatus(res, reader.status());
   json receipts = json::array();
@@ -280,15 +313,15 @@ void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
       receipts.push_back(json{{"error", e.status.message()}, {"status", HttpStatus(e.status)}});
       continue;
     }
-    auto proof = ledger::InclusionProof(e.index, result->tree_size, **reader);
+    auto proof = ledger::InclusionProof(e.index, tree_size, **reader);
     if (!proof.ok()) return SendStatus(res, proof.status());
     json r{{"index", e.index}, {"leaf_hash", B64(e.leaf_hash)}, {"inclusion", HashesJson(*proof)}};
     if (e.duplicate) r["duplicate"] = true;
-    if (want_tlog_proof) r["tlog_proof"] = ledger::FormatTlogProof({{}, e.index, *proof, result->checkpoint});
+    if (want_tlog_proof) r["tlog_proof"] = ledger::FormatTlogProof({{}, e.index, *proof, checkpoint});
     receipts.push_back(std::move(r));
   }
   if (count == 1 && refused == 1) return SendError(res, first_refusal, receipts[0]["error"].get<std::string>());
-  json out{{"checkpoint", result->checkpoint}, {"receipts", std::move(receipts)}};
+  json out{{"checkpoint", checkpoint}, {"receipts", std::move(receipts)}};
   if (refused) out["refused"] = refused;
   // 207: some entries were logged and some refused; all refused: the first
   // refusal's status.
@@ -364,15 +397,26 @@ void Api::GetTlogProof(const httplib::Request& req, httplib::Response& res) {
   if (!index.ok()) return SendStatus(res, index.status());
   auto reader = store_->Read();
   if (!reader.ok()) return SendStatus(res, reader.status());
+  if (*index >= (*reader)->size()) return SendError(res, 404, "index is beyond the tree size");
+  uint64_t tree_size = (*reader)->size();
+  std::string checkpoint = (*reader)->checkpoint();
+  if (Witnessing* w = options_.witnessing; w && w->enforced()) {
+    // Against the newest witnessed checkpoint, once one covers the entry.
+    auto witnessed = w->WaitFor(*index + 1, w->receipt_timeout());
+    if (!witnessed.ok()) return SendStatus(res, witnessed.status());
+    tree_size = (*witnessed)->size;
+    checkpoint = (*witnessed)->note;
+    reader = store_->Read();  // the store has grown at least to tree_size
+    if (!reader.ok()) return SendStatus(res, reader.status());
+  }
   const ledger::LogReader& r = **reader;
-  if (*index >= r.size()) return SendError(res, 404, "index is beyond the tree size");
-  auto proof = ledger::InclusionProof(*index, r.size(), r);
+  auto proof = ledger::InclusionProof(*index, tree_size, r);
   if (!proof.ok()) return SendStatus(res, proof.status());
   res.set_header("Cache-Control", "no-store");
   auto entry = r.GetEntry(*index);
   if (!entry.ok()) return SendStatus(res, entry.status());
   // The entry rides in "extra" so the receipt is self-contained for a gate.
-  res.set_content(ledger::FormatTlogProof({ledger::Bytes(*entry), *index, *proof, r.checkpoint()}),
+  res.set_content(ledger::FormatTlogProof({ledger::Bytes(*entry), *index, *proof, checkpoint}),
                   "text/plain; charset=utf-8");
 }
 
@@ -382,7 +426,8 @@ void Api::GetHealth(const httplib::Request&, httplib::Response& res) {
 
 void Api::GetMetrics(const httplib::Request&, httplib::Response& res) {
   res.set_header("Cache-Control", "no-store");
-  res.set_content(metrics_->Render(sequencer_->stats(), store_->size(), store_->DiskBytes()),
+  res.set_content(metrics_->Render(sequencer_->stats(), store_->size(), store_->DiskBytes(),
+                                   options_.witnessing ? &options_.witnessing->stats() : nullptr),
                   "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -1,5 +1,6 @@
 // Api: ledgerd's HTTP routes (SPEC.md, "HTTP API") over a Store and a
-// Sequencer. The only place, with main.cc, that sees cpp-httplib types.
+// Sequencer. The only place, with main.cc and witnessing.cc (the witness
+// client), that sees cpp-httplib types.
 //
 // Thread-safety: handlers run concurrently on the server's worker threads;
 // each request uses its own store snapshot.
@@ -14,6 +15,7 @@
 #include "ledger/sequencer.h"
 #include "ledger/store.h"
 #include "metrics.h"
+#include "witnessing.h"
 
 namespace ledgerd {
 
@@ -23,6 +25,9 @@ struct ApiOptions {
   // ledger: entries must be signed envelopes (SPEC.md §8) checked against the
   // log's rules. opaque: any bytes, a plain C2SP transparency log.
   bool opaque_entries = false;
+  // With witnesses and a quorum K > 0 (SPEC.md §13), GET /checkpoint and the
+  // receipts use the newest checkpoint with K cosignatures. Null: none.
+  Witnessing* witnessing = nullptr;
 };
 
 class Api {

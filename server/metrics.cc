@@ -5,23 +5,91 @@
 namespace ledgerd {
 namespace {
 
-void RenderHistogram(std::ostringstream& out, const char* name, const char* help,
+// HistogramSeries renders one histogram's series; |labels| is "" or
+// "name=\"value\"" put before le.
+void HistogramSeries(std::ostringstream& out, const char* name, const std::string& labels,
                      const ledger::Histogram& h, double scale) {
-  out << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
+  std::string prefix = labels.empty() ? "" : labels + ",";
+  std::string only = labels.empty() ? "" : "{" + labels + "}";
   uint64_t cumulative = 0;
   for (int i = 0; i < ledger::Histogram::kBuckets; i++) {
     cumulative += h.counts[i].load();
-    out << name << "_bucket{le=\"" << static_cast<double>(uint64_t{1} << i) * scale << "\"} " << cumulative << "\n";
+    out << name << "_bucket{" << prefix << "le=\"" << static_cast<double>(uint64_t{1} << i) * scale << "\"} "
+        << cumulative << "\n";
   }
   cumulative += h.counts[ledger::Histogram::kBuckets].load();
-  out << name << "_bucket{le=\"+Inf\"} " << cumulative << "\n";
-  out << name << "_sum " << static_cast<double>(h.sum.load()) * scale << "\n";
-  out << name << "_count " << h.total.load() << "\n";
+  out << name << "_bucket{" << prefix << "le=\"+Inf\"} " << cumulative << "\n";
+  out << name << "_sum" << only << " " << static_cast<double>(h.sum.load()) * scale << "\n";
+  out << name << "_count" << only << " " << h.total.load() << "\n";
+}
+
+void RenderHistogram(std::ostringstream& out, const char* name, const char* help,
+                     const ledger::Histogram& h, double scale) {
+  out << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
+  HistogramSeries(out, name, "", h, scale);
+}
+
+// LabelValue escapes a Prometheus label value.
+std::string LabelValue(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+void RenderWitnessing(std::ostringstream& out, const WitnessingStats& w) {
+  out << "# HELP ledger_witness_quorum Cosignatures a checkpoint needs before it is served (0: not enforced).\n"
+      << "# TYPE ledger_witness_quorum gauge\nledger_witness_quorum " << w.quorum << "\n";
+  out << "# HELP ledger_witnessed_tree_size Size of the newest checkpoint with a quorum of cosignatures.\n"
+      << "# TYPE ledger_witnessed_tree_size gauge\nledger_witnessed_tree_size " << w.witnessed_size.load() << "\n";
+  out << "# HELP ledger_witness_rounds_total Checkpoints offered to the witnesses.\n"
+      << "# TYPE ledger_witness_rounds_total counter\nledger_witness_rounds_total " << w.rounds.load() << "\n";
+  struct Gauge {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t (*get)(const WitnessStats&);
+  };
+  const Gauge gauges[] = {
+      {"ledger_witness_cosigned_size", "gauge", "Latest tree size the witness cosigned for this log.",
+       [](const WitnessStats& s) { return s.cosigned_size.load(); }},
+      {"ledger_witness_up", "gauge", "1 if the witness's latest submission got a valid cosignature.",
+       [](const WitnessStats& s) { return static_cast<uint64_t>(s.up.load()); }},
+      {"ledger_witness_cosignatures_total", "counter", "Valid cosignatures received from the witness.",
+       [](const WitnessStats& s) { return s.cosignatures.load(); }},
+      {"ledger_witness_failures_total", "counter",
+       "Failed submissions to the witness (unreachable, timed out, refused, bad cosignature).",
+       [](const WitnessStats& s) { return s.failures.load(); }},
+      {"ledger_witness_conflicts_total", "counter", "409 answers (the witness's size differed from the one sent).",
+       [](const WitnessStats& s) { return s.conflicts.load(); }},
+  };
+  for (const Gauge& g : gauges) {
+    out << "# HELP " << g.name << " " << g.help << "\n# TYPE " << g.name << " " << g.type << "\n";
+    for (const auto& s : w.witnesses)
+      out << g.name << "{witness=\"" << LabelValue(s->name) << "\"} " << g.get(*s) << "\n";
+  }
+  const char* lat = "ledger_witness_request_seconds";
+  out << "# HELP " << lat << " Latency of add-checkpoint requests to the witness, any outcome.\n# TYPE " << lat
+      << " histogram\n";
+  for (const auto& s : w.witnesses)
+    HistogramSeries(out, lat, "witness=\"" + LabelValue(s->name) + "\"", s->request_micros, 1e-6);
+  RenderHistogram(out, "ledger_receipt_wait_seconds",
+                  "Time receipts waited for a witnessed checkpoint covering their entries.", w.receipt_wait_micros,
+                  1e-6);
+  out << "# HELP ledger_receipt_wait_timeouts_total Receipts not issued (503) because no witnessed checkpoint "
+         "covered them in time.\n# TYPE ledger_receipt_wait_timeouts_total counter\n"
+      << "ledger_receipt_wait_timeouts_total " << w.receipt_timeouts.load() << "\n";
 }
 
 }  // namespace
 
-std::string Metrics::Render(const ledger::SequencerStats& seq, uint64_t tree_size, uint64_t disk_bytes) const {
+std::string Metrics::Render(const ledger::SequencerStats& seq, uint64_t tree_size, uint64_t disk_bytes,
+                            const WitnessingStats* witnessing) const {
   std::ostringstream out;
   out << "# HELP ledger_tree_size Number of entries in the log.\n# TYPE ledger_tree_size gauge\n"
       << "ledger_tree_size " << tree_size << "\n";
@@ -39,6 +107,7 @@ std::string Metrics::Render(const ledger::SequencerStats& seq, uint64_t tree_siz
       << "ledger_store_bytes " << disk_bytes << "\n";
   RenderHistogram(out, "ledger_batch_entries", "Entries per write batch.", seq.batch_entries, 1.0);
   RenderHistogram(out, "ledger_commit_seconds", "Time to write, sign and durably commit a batch.", seq.commit_micros, 1e-6);
+  if (witnessing) RenderWitnessing(out, *witnessing);
   out << "# HELP ledger_http_requests_total HTTP requests by route and status.\n# TYPE ledger_http_requests_total counter\n";
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& [key, count] : requests_)
