@@ -305,6 +305,8 @@ void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
   json receipts = json::array();
   size_t refused = 0;
   int first_refusal = 0;
+  // The receipts of one batch share most of their nodes: read each once.
+  ledger::CachingHashReader nodes(**reader);
   for (size_t i = 0; i < result->entries.size(); i++) {
     const auto& e = result->entries[i];
     if (!e.status.ok()) {
@@ -313,7 +315,7 @@ void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
       receipts.push_back(json{{"error", e.status.message()}, {"status", HttpStatus(e.status)}});
       continue;
     }
-    auto proof = ledger::InclusionProof(e.index, tree_size, **reader);
+    auto proof = ledger::InclusionProof(e.index, tree_size, nodes);
     if (!proof.ok()) return SendStatus(res, proof.status());
     json r{{"index", e.index}, {"leaf_hash", B64(e.leaf_hash)}, {"inclusion", HashesJson(*proof)}};
     if (e.duplicate) r["duplicate"] = true;
