@@ -395,7 +395,10 @@ ordered_json ViolationJson(const Violation& v, const SignedCheckpoint& checkpoin
   j["entry"] = ledger::Base64Encode(v.entry);
   std::vector<Hash> proof;
   std::string inclusion_error;
-  if (!v.entry.empty()) {
+  // Every violation about an entry gets its proof, even an empty entry's
+  // (its leaf hash is well defined); tree-level ones have no entry.
+  bool about_entry = v.rule != "root mismatch" && v.rule != "fork" && v.index < checkpoint.body.size;
+  if (about_entry) {
     auto p = ledger::InclusionProof(v.index, checkpoint.body.size, reader);
     if (!p.ok()) {
       inclusion_error = "cannot compute the inclusion proof from the log's tiles: " + p.status().message();
@@ -662,6 +665,8 @@ int RunAudit(const Args& args) {
 
   // An incremental audit first proves that the new checkpoint extends the
   // one the saved state verified; otherwise the log forked (or rolled back).
+  std::string unproven_detail;
+  std::vector<Hash> unproven_proof;
   if (stored) {
     const ledger::Checkpoint& o = stored->body;
     const ledger::Checkpoint& n = cp->body;
@@ -677,14 +682,20 @@ int RunAudit(const Args& args) {
       if (!p.ok()) {
         if (!IsVerificationFailure(p.status()) && !p.status().IsNotFound())
           return IoError("cannot compute the consistency proof from the log's tiles: " + p.status().message());
-        fork_detail = "cannot compute a consistency proof from the log's tiles: " + p.status().message();
+        unproven_detail = "cannot compute a consistency proof from the log's tiles: " + p.status().message();
       } else {
         proof = *p;
         Status ok = ledger::VerifyConsistency(o.size, n.size, proof, o.root, n.root);
-        if (!ok.ok())
-          fork_detail = "the checkpoint of size " + std::to_string(n.size) + " is not consistent with the one of size " +
-                        std::to_string(o.size) + " verified before: " + ok.message();
+        if (!ok.ok()) {
+          unproven_detail = "the checkpoint of size " + std::to_string(n.size) + " is not consistent with the one of size " +
+                            std::to_string(o.size) + " verified before: " + ok.message();
+          unproven_proof = proof;
+        }
       }
+      // Bad tiles alone are no proof of a fork: the replay below extends the
+      // verified frontier with the new entries, and reaching the new root
+      // that way proves consistency without trusting any tile. Only if it
+      // does not is the fork reported (after the replay).
     }
     if (!fork_detail.empty()) {
       report.entries = replay.entries();
@@ -736,7 +747,19 @@ int RunAudit(const Args& args) {
   report.accesses = replay.accesses();
   report.violations = replay.violations();
   bool tree_ok = bundle_failure.empty() && replay.Root() == cp->body.root && replay.size() == cp->body.size;
-  if (!tree_ok) {
+  if (!tree_ok && !unproven_detail.empty() && bundle_failure.empty()) {
+    // The verified frontier plus the served entries does not reach the new
+    // root, and the tiles give no valid consistency proof: a fork.
+    Violation fork;
+    fork.rule = "fork";
+    fork.index = stored->body.size;
+    fork.detail = unproven_detail + "; replaying the entries after size " + std::to_string(stored->body.size) +
+                  " from the verified frontier gives root " + B64(replay.Root()) + ", not the signed " +
+                  B64(cp->body.root);
+    fork.old_checkpoint = stored->note;
+    fork.consistency = unproven_proof;
+    report.violations.push_back(fork);
+  } else if (!tree_ok) {
     Violation v;
     v.rule = "root mismatch";
     v.index = cp->body.size;
