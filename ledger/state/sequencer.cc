@@ -174,7 +174,7 @@ void Sequencer::ProcessBatch(std::vector<std::unique_ptr<Request>>& batch) {
         results[r].entries.push_back(std::move(out));
         continue;
       }
-      auto leaf = w.Append(entry);
+      auto leaf = w.AppendNew(entry, out.leaf_hash);
       if (!leaf.ok()) {
         // A malformed entry is refused alone; a storage failure fails all.
         if (!leaf.status().IsInvalidArgument()) return fail_all(leaf.status());
@@ -182,15 +182,10 @@ void Sequencer::ProcessBatch(std::vector<std::unique_ptr<Request>>& batch) {
         refused++;
       } else {
         out.index = leaf->index;
-        out.duplicate = leaf->duplicate;
-        if (leaf->duplicate) {
-          duplicates++;
-        } else {
-          appended++;
-          if (hook_) {
-            Status s = hook_->Applied(w, entry, context, *leaf);
-            if (!s.ok()) return fail_all(s);
-          }
+        appended++;
+        if (hook_) {
+          Status s = hook_->Applied(w, entry, context, *leaf);
+          if (!s.ok()) return fail_all(s);
         }
       }
       results[r].entries.push_back(std::move(out));

@@ -584,16 +584,20 @@ StatusOr<AppendedLeaf> WriteBatch::Append(ByteView entry) {
   if (b.failed || b.finished) return Status::FailedPrecondition("write batch already failed or finished");
   if (entry.empty()) return Status::InvalidArgument("entry is empty");
   if (entry.size() > kMaxEntrySize) return Status::InvalidArgument("entry exceeds 65535 bytes");
-  AppendedLeaf out;
-  out.leaf_hash = HashLeaf(entry);
-  auto found = FindLeaf(out.leaf_hash);
-  if (found.ok()) {
-    out.index = *found;
-    out.duplicate = true;
-    return out;
-  }
+  Hash leaf_hash = HashLeaf(entry);
+  auto found = FindLeaf(leaf_hash);
+  if (found.ok()) return AppendedLeaf{*found, leaf_hash, true};
   if (!found.status().IsNotFound()) return b.Fail(found.status());
+  return AppendNew(entry, leaf_hash);
+}
 
+StatusOr<AppendedLeaf> WriteBatch::AppendNew(ByteView entry, const Hash& leaf_hash) {
+  Impl& b = *impl_;
+  if (b.failed || b.finished) return Status::FailedPrecondition("write batch already failed or finished");
+  if (entry.empty()) return Status::InvalidArgument("entry is empty");
+  if (entry.size() > kMaxEntrySize) return Status::InvalidArgument("entry exceeds 65535 bytes");
+  AppendedLeaf out;
+  out.leaf_hash = leaf_hash;
   out.index = b.range.size();
   std::string key = IndexKey(out.index);
   MDB_val k = Val(key), v = Val(entry);

@@ -126,6 +126,10 @@ class WriteBatch {
   // an identical entry is already in the log (or earlier in this batch).
   // InvalidArgument if the entry is empty or larger than 65535 bytes.
   StatusOr<AppendedLeaf> Append(ByteView entry);
+  // AppendNew appends |entry|, whose leaf hash |leaf_hash| the caller has
+  // computed and already looked up with FindLeaf (not found): the
+  // sequencer's path, which must check entries between the two steps.
+  StatusOr<AppendedLeaf> AppendNew(ByteView entry, const Hash& leaf_hash);
 
   // FindLeaf looks up a leaf hash in the log including this batch.
   StatusOr<uint64_t> FindLeaf(const Hash& leaf_hash);
