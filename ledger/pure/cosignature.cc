@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "ledger/merkle.h"
+#include "note_internal.h"
 
 namespace ledger {
 namespace {
@@ -32,52 +33,13 @@ Status CheckName(std::string_view name) {
   return v.ok() ? Status::OK() : v.status();
 }
 
-// KeyId is the first 4 bytes, big-endian, of
-// SHA-256(name || 0x0A || 0x04 || public key).
-uint32_t KeyId(std::string_view name, ByteView pub) {
-  std::string prefix(name);
-  prefix.push_back('\n');
-  prefix.push_back(static_cast<char>(kCosignatureV1Type));
-  Hash h = Sha256(prefix, pub);
-  return static_cast<uint32_t>(h[0]) << 24 | static_cast<uint32_t>(h[1]) << 16 | static_cast<uint32_t>(h[2]) << 8 |
-         static_cast<uint32_t>(h[3]);
-}
+// KeyId is the note key ID of a cosignature/v1 (type 0x04) key.
+uint32_t KeyId(std::string_view name, ByteView pub) { return note_internal::KeyId(name, kCosignatureV1Type, pub); }
 
-std::string KeyIdHex(uint32_t id) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out(8, '0');
-  for (int k = 7; k >= 0; k--, id >>= 4) out[static_cast<size_t>(k)] = kHex[id & 15];
-  return out;
-}
-
-// ParseKeyIdHex accepts exactly 8 lowercase hex digits, the form we emit.
-bool ParseKeyIdHex(std::string_view s, uint32_t* out) {
-  if (s.size() != 8) return false;
-  uint32_t v = 0;
-  for (char c : s) {
-    uint32_t d;
-    if (c >= '0' && c <= '9') d = static_cast<uint32_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') d = static_cast<uint32_t>(c - 'a' + 10);
-    else return false;
-    v = v << 4 | d;
-  }
-  *out = v;
-  return true;
-}
-
-std::string_view Chop(std::string_view s, char sep, std::string_view* rest) {
-  size_t i = s.find(sep);
-  if (i == std::string_view::npos) {
-    *rest = {};
-    return s;
-  }
-  *rest = s.substr(i + 1);
-  return s.substr(0, i);
-}
-
-void Wipe(std::string* s) {
-  if (!s->empty()) sodium_memzero(&(*s)[0], s->size());
-}
+using note_internal::Chop;
+using note_internal::KeyIdHex;
+using note_internal::ParseKeyIdHex;
+using note_internal::Wipe;
 
 }  // namespace
 
