@@ -84,6 +84,9 @@ void RenderWitnessing(std::ostringstream& out, const WitnessingStats& w) {
   out << "# HELP ledger_receipt_wait_timeouts_total Receipts not issued (503) because no witnessed checkpoint "
          "covered them in time.\n# TYPE ledger_receipt_wait_timeouts_total counter\n"
       << "ledger_receipt_wait_timeouts_total " << w.receipt_timeouts.load() << "\n";
+  out << "# HELP ledger_receipt_waiters_rejected_total Receipts refused at once (503) because max_receipt_waiters "
+         "requests were already waiting.\n# TYPE ledger_receipt_waiters_rejected_total counter\n"
+      << "ledger_receipt_waiters_rejected_total " << w.receipt_waiters_rejected.load() << "\n";
 }
 
 }  // namespace

@@ -37,6 +37,7 @@ struct WitnessingStats {
   std::atomic<uint64_t> rounds{0};            // checkpoints offered to the witnesses
   ledger::Histogram receipt_wait_micros;      // receipts' wait for a witnessed checkpoint
   std::atomic<uint64_t> receipt_timeouts{0};  // receipts that gave up waiting (503)
+  std::atomic<uint64_t> receipt_waiters_rejected{0};  // refused at once: max_receipt_waiters reached (503)
 };
 
 class Metrics {

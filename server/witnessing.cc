@@ -126,12 +126,19 @@ StatusOr<WitnessingConfig> ParseWitnessingConfig(std::string_view text) {
   json j = json::parse(text.begin(), text.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("not a JSON object");
   for (const auto& [k, v] : j.items())
-    if (k != "quorum" && k != "interval_ms" && k != "timeout_ms" && k != "receipt_timeout_ms" && k != "witnesses")
+    if (k != "quorum" && k != "interval_ms" && k != "timeout_ms" && k != "receipt_timeout_ms" &&
+        k != "max_receipt_waiters" && k != "witnesses")
       return Status::InvalidArgument("unknown field \"" + k + "\"");
   WitnessingConfig c;
   LEDGER_ASSIGN_OR_RETURN(c.interval, Millis(j, "interval_ms", 1000, 0, 3600000));
   LEDGER_ASSIGN_OR_RETURN(c.timeout, Millis(j, "timeout_ms", 5000, 1, 600000));
   LEDGER_ASSIGN_OR_RETURN(c.receipt_timeout, Millis(j, "receipt_timeout_ms", 10000, 1, 600000));
+  if (j.contains("max_receipt_waiters")) {
+    const json& v = j["max_receipt_waiters"];
+    if (!v.is_number_unsigned() || v.get<uint64_t>() < 1 || v.get<uint64_t>() > 65536)
+      return Status::InvalidArgument("\"max_receipt_waiters\" must be a whole number from 1 to 65536");
+    c.max_receipt_waiters = v.get<size_t>();
+  }
   if (!j.contains("witnesses") || !j["witnesses"].is_array())
     return Status::InvalidArgument("\"witnesses\" must be an array");
   const json& arr = j["witnesses"];
@@ -349,9 +356,25 @@ std::string Witnessing::DescribeWitnessesLocked() const {
 
 StatusOr<std::shared_ptr<const WitnessedCheckpoint>> Witnessing::WaitFor(uint64_t size, milliseconds timeout) {
   auto start = Clock::now();
-  Notify();
   std::unique_lock<std::mutex> l(mu_);
+  if (current_ && current_->size >= size) {
+    stats_.receipt_wait_micros.Observe(MicrosSince(start));
+    return current_;
+  }
+  // Each waiter holds an HTTP worker: during a witness outage, unbounded
+  // waiting would leave no worker for reads.
+  if (waiters_ >= config_.max_receipt_waiters) {
+    stats_.receipt_waiters_rejected++;
+    return Status::Unavailable(std::to_string(waiters_) + " requests are already waiting for a witnessed checkpoint "
+                               "(max_receipt_waiters); the entries are logged: retry the same request later for their "
+                               "receipts; witnesses: " + DescribeWitnessesLocked());
+  }
+  l.unlock();
+  Notify();
+  l.lock();
+  waiters_++;
   waiters_cv_.wait_for(l, timeout, [&] { return stopping_ || (current_ && current_->size >= size); });
+  waiters_--;
   if (current_ && current_->size >= size) {
     stats_.receipt_wait_micros.Observe(MicrosSince(start));
     return current_;

@@ -59,12 +59,13 @@ struct WitnessConfig {
 
 // The --witnesses file:
 //   {"quorum": K, "interval_ms": N, "timeout_ms": T, "receipt_timeout_ms": R,
-//    "witnesses": [{"name": "...", "url": "http://...", "key": "..."}]}
+//    "max_receipt_waiters": W, "witnesses": [{"name": "...", "url": "http://...", "key": "..."}]}
 struct WitnessingConfig {
   size_t quorum = 0;
   std::chrono::milliseconds interval{1000};          // at most one new checkpoint offered per interval
   std::chrono::milliseconds timeout{5000};           // per witness submission (including a 409 retry)
   std::chrono::milliseconds receipt_timeout{10000};  // how long a receipt waits for a witnessed checkpoint
+  size_t max_receipt_waiters = 16;                   // requests waiting at once; more get 503 at once
   std::vector<WitnessConfig> witnesses;
 };
 
@@ -112,7 +113,8 @@ class Witnessing {
 
   // WaitFor blocks until a witnessed checkpoint of at least |size| exists and
   // returns it; Unavailable, with a reason naming the witnesses' state, when
-  // |timeout| passes first or on Stop. It also wakes the submitter, so a new
+  // |timeout| passes first, on Stop, or at once when max_receipt_waiters
+  // requests are already waiting. It also wakes the submitter, so a new
   // checkpoint is offered without waiting for the next poll.
   ledger::StatusOr<std::shared_ptr<const WitnessedCheckpoint>> WaitFor(uint64_t size,
                                                                        std::chrono::milliseconds timeout);
@@ -158,6 +160,7 @@ class Witnessing {
   bool stopping_ = false;
   bool started_ = false;
   bool kicked_ = false;
+  size_t waiters_ = 0;  // requests inside WaitFor
   uint64_t next_seq_ = 1;
   std::map<uint64_t, Candidate> candidates_;              // by tree size
   std::shared_ptr<const WitnessedCheckpoint> current_;    // K > 0 only

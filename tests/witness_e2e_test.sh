@@ -262,7 +262,7 @@ write_witnesses() {  # write_witnesses FILE QUORUM
   for i in 1 2 3; do
     entries="$entries${entries:+,}{\"name\": \"w$i\", \"url\": \"http://127.0.0.1:${WPORTS[$i]}\", \"key\": \"$(cat "$WORK/w$i/state/witness.vkey")\"}"
   done
-  printf '{"quorum": %s, "interval_ms": 1000, "timeout_ms": 2000, "receipt_timeout_ms": 4000, "witnesses": [%s]}\n' \
+  printf '{"quorum": %s, "interval_ms": 1000, "timeout_ms": 2000, "receipt_timeout_ms": 4000, "max_receipt_waiters": 4, "witnesses": [%s]}\n' \
     "$2" "$entries" >"$1"
 }
 write_witnesses "$WORK/witnesses.json" 2
@@ -398,6 +398,25 @@ check "the 503 gives the reason ($OUT)" contains "$OUT" "cosignatures from 2 of 
 check "/checkpoint still serves the last witnessed checkpoint" \
   test "$(get_checkpoint "$URL_A" cp.txt)" = 200 -a "$(note_info cp.txt | cut -d' ' -f1)" = "$WITNESSED_BEFORE"
 check "the receipt timeout is counted" test "$(metric "$URL_A" ledger_receipt_wait_timeouts_total)" -ge 1
+# max_receipt_waiters is 4 (the load above uses 4 clients): of six
+# concurrent requests during the outage, at least two are refused at once
+# instead of holding an HTTP worker.
+WAITPIDS=()
+for i in 1 2 3 4 5 6; do
+  ( post_entries "$URL_A" "pw$i" 1; echo "$CODE $TIME" >"pw$i.code" ) &
+  WAITPIDS+=($!)
+done
+for pid in "${WAITPIDS[@]}"; do wait "$pid" || true; done
+FAST=0
+for i in 1 2 3 4 5 6; do
+  read -r C T <"pw$i.code"
+  if [ "$C" = 503 ] && awk -v t="$T" 'BEGIN { exit !(t < 2) }' && grep -q "already waiting" "pw$i.json"; then
+    FAST=$((FAST + 1))
+  fi
+done
+check "beyond max_receipt_waiters, requests get 503 at once ($FAST of 6)" test "$FAST" -ge 2
+check "the refusals are counted" test "$(metric "$URL_A" ledger_receipt_waiters_rejected_total)" -ge 2
+check "the server still answers reads during the outage" test "$(curl -sS -o /dev/null -w '%{http_code}' "$URL_A/healthz")" = 200
 start_witness 2 "${WPORTS[2]}"
 cp p3.req p3retry.req
 curl -sS -o p3retry.json -w '%{http_code}' --max-time 30 -H 'Content-Type: application/json' \
