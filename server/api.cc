@@ -8,6 +8,10 @@
 #include "ledger/record.h"
 #include "ledger/tiles.h"
 #include "ledger/tlog_proof.h"
+#include "connection.h"
+#include "query.h"
+#include "subjects_api.h"
+#include "web.h"
 
 namespace ledgerd {
 namespace {
@@ -48,7 +52,9 @@ const char* DefaultReason(int status) {
 void SendJson(httplib::Response& res, int status, const json& body) {
   res.status = status;
   res.set_header("Cache-Control", "no-store");
-  res.set_content(body.dump(), "application/json");
+  // Reasons may quote client bytes (a query parameter's name): invalid
+  // UTF-8 becomes U+FFFD instead of an exception and a 500.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void SendError(httplib::Response& res, int status, const std::string& reason) {
@@ -70,47 +76,19 @@ json HashesJson(const std::vector<ledger::Hash>& hashes) {
 }
 
 // QueryUint reads a required (or optional, when |fallback| is given)
-// canonical decimal query parameter.
+// canonical decimal query parameter (query.h).
 ledger::StatusOr<uint64_t> QueryUint(const httplib::Request& req, const char* name,
                                      std::optional<uint64_t> fallback = std::nullopt) {
-  size_t count = req.get_param_value_count(name);
-  if (count == 0) {
-    if (fallback) return *fallback;
-    return Status::InvalidArgument(std::string("missing query parameter ") + name);
-  }
-  if (count > 1) return Status::InvalidArgument(std::string("query parameter ") + name + " given more than once");
-  auto v = ledger::ParseUint64(req.get_param_value(name));
-  if (!v.ok()) return Status::InvalidArgument(std::string("query parameter ") + name + ": " + v.status().message());
-  return *v;
+  return ParseQueryUint(req.params, name, fallback);
 }
 
-// RejectUnknownParams keeps typos from being silently ignored.
+// RejectUnknownParams keeps typos and repeated parameters from being
+// silently ignored (query.h).
 bool RejectUnknownParams(const httplib::Request& req, httplib::Response& res,
                          std::initializer_list<const char*> allowed) {
-  // httplib drops a repeated identical "name=value" pair while parsing, so
-  // look for repeated names in the raw query.
-  if (size_t q = req.target.find('?'); q != std::string::npos) {
-    std::set<std::string> names;
-    for (size_t pos = q + 1; pos <= req.target.size();) {
-      size_t amp = std::min(req.target.find('&', pos), req.target.size());
-      std::string pair = req.target.substr(pos, amp - pos);
-      std::string name = httplib::detail::decode_url(pair.substr(0, pair.find('=')), true);
-      if (!pair.empty() && !names.insert(name).second) {
-        SendError(res, 400, "query parameter " + name + " given more than once");
-        return false;
-      }
-      pos = amp + 1;
-    }
-  }
-  for (const auto& [k, v] : req.params) {
-    bool ok = false;
-    for (const char* a : allowed) ok = ok || k == a;
-    if (!ok) {
-      SendError(res, 400, "unknown query parameter " + k);
-      return false;
-    }
-  }
-  return true;
+  Status s = CheckQueryParams(req.target, req.params, {allowed.begin(), allowed.end()});
+  if (!s.ok()) SendError(res, 400, s.message());
+  return s.ok();
 }
 
 // RouteLabel names a request's route for metrics without unbounded labels.
@@ -123,8 +101,9 @@ std::string RouteLabel(const httplib::Request& req) {
   else if (starts("/tile/")) route = "/tile";
   else if (p == "/v1/entries") route = "/v1/entries";
   else if (starts("/v1/entries/")) route = "/v1/entries/{index}";
+  else if (starts("/v1/subjects/")) route = "/v1/subjects/{tag}";
   else if (p == "/v1/proof/inclusion" || p == "/v1/proof/consistency" || p == "/v1/proof/by-hash" ||
-           p == "/v1/proof/tlog-proof" || p == "/healthz" || p == "/metrics")
+           p == "/v1/proof/tlog-proof" || p == "/healthz" || p == "/metrics" || IsWebPath(p))
     route = p;
   else route = "other";
   return req.method + " " + route;
@@ -134,9 +113,9 @@ bool IsKnownPath(const std::string& p) {
   // Exactly the routed paths: GET /v1/entries/1/2 or /v1/proof/nope is 404.
   constexpr size_t kEntryPrefix = sizeof("/v1/entries/") - 1;
   bool entry = p.rfind("/v1/entries/", 0) == 0 && p.size() > kEntryPrefix && p.find('/', kEntryPrefix) == std::string::npos;
-  return p == "/checkpoint" || p.rfind("/tile/", 0) == 0 || p == "/v1/entries" || entry ||
+  return p == "/checkpoint" || p.rfind("/tile/", 0) == 0 || p == "/v1/entries" || entry || p.rfind("/v1/subjects/", 0) == 0 ||
          p == "/v1/proof/inclusion" || p == "/v1/proof/consistency" || p == "/v1/proof/by-hash" ||
-         p == "/v1/proof/tlog-proof" || p == "/healthz" || p == "/metrics";
+         p == "/v1/proof/tlog-proof" || p == "/healthz" || p == "/metrics" || IsWebPath(p);
 }
 
 }  // namespace
@@ -154,6 +133,8 @@ void Api::Register(httplib::Server& server) {
   server.Get("/v1/proof/tlog-proof", Handler(std::bind(&Api::GetTlogProof, this, _1, _2)));
   server.Get("/healthz", Handler(std::bind(&Api::GetHealth, this, _1, _2)));
   server.Get("/metrics", Handler(std::bind(&Api::GetMetrics, this, _1, _2)));
+  RegisterWeb(server, options_.verifier_key);  // the customer page at / and GET /v1/log
+  RegisterSubjects(server, store_, options_.opaque_entries);  // GET /v1/subjects/<tag> (subjects_api.h)
 
   // Fallbacks: a known path with the wrong method is 405, anything else 404.
   Handler fallback = [](const httplib::Request& req, httplib::Response& res) {
@@ -175,7 +156,10 @@ void Api::Register(httplib::Server& server) {
   // unknown methods) get a JSON body too.
   server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    SendError(res, res.status, DefaultReason(res.status));
+    // A request cut off by the connection's byte budget (connection.h) is
+    // too large, not malformed.
+    if (RequestOverBudget()) SendError(res, 413, "request larger than --max-body allows");
+    else SendError(res, res.status, DefaultReason(res.status));
     return httplib::Server::HandlerResponse::Handled;
   }));
   server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
@@ -273,6 +257,13 @@ void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
     entries.push_back(std::move(*raw));
   }
   size_t count = entries.size();
+  // Rate limits are charged before anything is queued (SPEC.md §6).
+  if (RateLimiter* limiter = options_.rate_limiter; limiter && !options_.opaque_entries) {
+    if (auto refusal = limiter->AdmitEntries(parsed, *store_)) {
+      res.set_header("Retry-After", std::to_string(refusal->retry_after));
+      return SendError(res, 429, refusal->reason);
+    }
+  }
   auto result = sequencer_->Append(std::move(entries), std::move(parsed));
   if (!result.ok()) return SendStatus(res, result.status());
   // Receipts: inclusion proofs against the checkpoint that covers them. With
@@ -422,14 +413,17 @@ void Api::GetTlogProof(const httplib::Request& req, httplib::Response& res) {
                   "text/plain; charset=utf-8");
 }
 
-void Api::GetHealth(const httplib::Request&, httplib::Response& res) {
+void Api::GetHealth(const httplib::Request& req, httplib::Response& res) {
+  if (!RejectUnknownParams(req, res, {})) return;
   SendJson(res, 200, json{{"status", "ok"}, {"size", store_->size()}});
 }
 
-void Api::GetMetrics(const httplib::Request&, httplib::Response& res) {
+void Api::GetMetrics(const httplib::Request& req, httplib::Response& res) {
+  if (!RejectUnknownParams(req, res, {})) return;
   res.set_header("Cache-Control", "no-store");
   res.set_content(metrics_->Render(sequencer_->stats(), store_->size(), store_->DiskBytes(),
-                                   options_.witnessing ? &options_.witnessing->stats() : nullptr),
+                                   options_.witnessing ? &options_.witnessing->stats() : nullptr) +
+                      (options_.rate_limiter ? options_.rate_limiter->RenderMetrics() : std::string()),
                   "text/plain; version=0.0.4; charset=utf-8");
 }
 

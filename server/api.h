@@ -15,6 +15,7 @@
 #include "ledger/sequencer.h"
 #include "ledger/store.h"
 #include "metrics.h"
+#include "rate_limit.h"
 #include "witnessing.h"
 
 namespace ledgerd {
@@ -28,6 +29,11 @@ struct ApiOptions {
   // With witnesses and a quorum K > 0 (SPEC.md §13), GET /checkpoint and the
   // receipts use the newest checkpoint with K cosignatures. Null: none.
   Witnessing* witnessing = nullptr;
+  // Per-accessor rate limits on POST /v1/entries (429). Null: none.
+  RateLimiter* rate_limiter = nullptr;
+  // The log's verifier key (SPEC.md §2), served by GET /v1/log for the
+  // customer page.
+  std::string verifier_key;
 };
 
 class Api {

@@ -7,7 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -21,7 +25,10 @@
 #include "ledger/files.h"
 #include "ledger/sequencer.h"
 #include "ledger/store.h"
+#include "connection.h"
 #include "metrics.h"
+#include "rate_limit.h"
+#include "tiles_export.h"
 #include "witnessing.h"
 
 namespace {
@@ -41,7 +48,8 @@ Options:
   --batch-wait-us N     group-commit window in microseconds    [500]
   --max-body BYTES      max request body                       [67108864]
   --max-entries N       max entries per POST /v1/entries       [1000]
-  --map-size GIB        LMDB map size in GiB                    [64]
+  --map-size GIB        LMDB map size in GiB, or in MiB with a suffix M
+                        (e.g. 16M: small maps for tests)        [64]
   --entries MODE        ledger: entries are signed access-ledger envelopes
                         checked against the log's rules (SPEC.md §8-§10);
                         opaque: any bytes (a plain C2SP transparency log) [ledger]
@@ -49,9 +57,25 @@ Options:
                         appended for new or changed holders on start
   --max-skew SECONDS    allowed distance of an access's time from the log's
                         clock                                   [300]
+  --index-interval-ms MS  ledger mode: append a subject index commitment
+                        (SPEC.md §14) once accesses are this old [1000]
   --witnesses FILE      witnesses and quorum (SPEC.md §13): cosign new
                         checkpoints; with quorum K > 0, /checkpoint and
                         receipts use checkpoints with K cosignatures
+  --tiles-dir DIR       keep DIR a static C2SP tlog-tiles copy of the log
+                        (checkpoint, tiles, entry bundles) for a web server
+                        such as tools/nginx/ledger-tiles.conf to serve
+  --read-timeout-ms MS  a request must arrive in full within MS of its first
+                        byte (a new connection's: of its accept)  [10000]
+  --write-timeout-ms MS a response must be sent within MS      [10000]
+  --keep-alive-ms MS    close connections idle this long between requests
+                        (10 ms while others wait for a thread)  [30000]
+  --rate-limit R        POST /v1/entries: at most R (a decimal) access and
+                        policy entries per second per accessor (429
+                        beyond); 0: off                         [0]
+  --rate-burst B        entries an idle accessor may send at once [max(1,R)]
+  --tls-cert FILE       serve HTTPS with this PEM certificate chain ...
+  --tls-key FILE        ... and this PEM private key (mode 0600)
   --demo                ledger mode with a demo holder, accessor, policy and
                         accesses (keys in DIR/demo); what tools/run starts
   --help                show this help
@@ -71,12 +95,16 @@ struct Flags {
   long batch_wait_us = 500;
   size_t max_body = 64u << 20;
   size_t max_entries = 1000;
-  uint64_t map_gib = 64;
+  uint64_t map_bytes = uint64_t{64} << 30;
   bool opaque = false;
   std::string holders;
   int64_t max_skew = 300;
+  uint64_t index_interval_ms = 1000;
   bool demo = false;
   std::string witnesses;
+  std::string tiles_dir;
+  ledgerd::ConnectionOptions conn;
+  ledgerd::RateLimitOptions rate;
 };
 
 [[noreturn]] void Die(const std::string& msg, int code = 1) {
@@ -129,16 +157,37 @@ Flags ParseFlags(int argc, char** argv) {
     else if (a == "--batch-wait-us") f.batch_wait_us = static_cast<long>(ParseNumberFlag(a, value, 0, 1000000));
     else if (a == "--max-body") f.max_body = ParseNumberFlag(a, value, 1024, uint64_t{1} << 32);
     else if (a == "--max-entries") f.max_entries = ParseNumberFlag(a, value, 1, 100000);
-    else if (a == "--map-size") f.map_gib = ParseNumberFlag(a, value, 1, 1 << 20);
+    else if (a == "--map-size") {
+      bool mib = !value.empty() && value.back() == 'M';
+      if (mib) value.pop_back();
+      f.map_bytes = ParseNumberFlag(a, value, 1, mib ? 1 << 30 : 1 << 20) << (mib ? 20 : 30);
+    }
     else if (a == "--entries") {
       if (value != "ledger" && value != "opaque") Die("--entries must be \"ledger\" or \"opaque\"", 2);
       f.opaque = value == "opaque";
     } else if (a == "--holders") f.holders = value;
     else if (a == "--witnesses") f.witnesses = value;
+    else if (a == "--tiles-dir") f.tiles_dir = value;
+    else if (a == "--index-interval-ms") f.index_interval_ms = ParseNumberFlag(a, value, 1, 3600000);
     else if (a == "--max-skew") f.max_skew = static_cast<int64_t>(ParseNumberFlag(a, value, 0, 86400 * 365));
+    else if (a == "--read-timeout-ms") f.conn.read_timeout = std::chrono::milliseconds(ParseNumberFlag(a, value, 1, 3600000));
+    else if (a == "--write-timeout-ms") f.conn.write_timeout = std::chrono::milliseconds(ParseNumberFlag(a, value, 1, 3600000));
+    else if (a == "--keep-alive-ms") f.conn.keep_alive_timeout = std::chrono::milliseconds(ParseNumberFlag(a, value, 0, 3600000));
+    else if (a == "--rate-limit") {
+      // A decimal: 0.5 is one entry every two seconds.
+      char* end = nullptr;
+      double r = std::strtod(value.c_str(), &end);
+      if (value.empty() || !std::isdigit(static_cast<unsigned char>(value[0])) || *end != '\0' || !(r >= 0 && r <= 1e9))
+        Die("--rate-limit must be a decimal number of entries per second from 0 to 1e9, got \"" + value + "\"", 2);
+      f.rate.rate = r;
+    }
+    else if (a == "--rate-burst") f.rate.burst = static_cast<double>(ParseNumberFlag(a, value, 1, 1000000000));
+    else if (a == "--tls-cert") f.conn.tls_cert = value;
+    else if (a == "--tls-key") f.conn.tls_key = value;
     else Die("unknown flag " + a + " (see --help)", 2);
   }
   if (f.demo && f.opaque) Die("--demo needs --entries ledger", 2);
+  if (f.conn.tls_cert.empty() != f.conn.tls_key.empty()) Die("--tls-cert and --tls-key go together", 2);
   if (!f.holders.empty() && f.opaque) Die("--holders needs --entries ledger", 2);
   return f;
 }
@@ -164,6 +213,13 @@ void RaiseListenBacklog(int port) {
 
 int main(int argc, char** argv) {
   Flags flags = ParseFlags(argc, argv);
+  // The HTTP server first: a bad TLS certificate or key stops ledgerd
+  // before anything is opened or written.
+  flags.conn.threads = static_cast<size_t>(flags.threads);
+  flags.conn.max_request_bytes = flags.max_body + (64u << 10);
+  auto made_server = ledgerd::MakeServer(flags.conn);
+  if (!made_server.ok()) Die("refusing to start: " + made_server.status().message());
+  const std::string scheme = flags.conn.tls_cert.empty() ? "http" : "https";
 
   // Signals are taken by a dedicated thread (sigwait), so block them in
   // every thread before any is created.
@@ -196,20 +252,45 @@ int main(int argc, char** argv) {
 
   ledger::StoreOptions store_options;
   store_options.dir = flags.data + "/lmdb";
-  store_options.map_size = flags.map_gib << 30;
+  store_options.map_size = flags.map_bytes;
   auto store = ledger::Store::Open(store_options);
   if (!store.ok()) Die("cannot open the store: " + store.status().ToString());
 
   ledger::SequencerOptions seq_options;
   seq_options.max_batch_entries = flags.batch_max;
   seq_options.max_wait = std::chrono::microseconds(flags.batch_wait_us);
+  // A failed write or fsync stops ledgerd cleanly (exit status 3): the
+  // batch's submitters got 500, later appends 503, and a restart re-checks
+  // the store before anything more is written (SequencerOptions).
+  std::atomic<httplib::Server*> running_server{nullptr};
+  std::atomic<bool> storage_failed{false};
+  seq_options.on_storage_failure = [&](const ledger::Status& s) {
+    std::cerr << "ledgerd: storage failure, stopping: " << s.ToString() << std::endl;
+    storage_failed = true;
+    if (httplib::Server* srv = running_server.load()) srv->stop();
+  };
   std::unique_ptr<ledger::RulesHook> hook;
+  std::unique_ptr<ledger::SubjectIndexer> indexer;
   if (!flags.opaque) {
     ledger::RulesOptions rules;
     rules.log_public_key = ledger::Bytes((*signer)->verifier().public_key());
     rules.max_clock_skew = flags.max_skew;
-    hook = std::make_unique<ledger::RulesHook>(ledger::LedgerRules(rules),
-                                               [] { return static_cast<int64_t>(time(nullptr)); });
+    // The log's clock never runs backwards (SPEC.md §10): if the wall clock
+    // is stepped back, access times are checked against, and commitments
+    // stamped with, the latest time already used until the wall clock
+    // passes it again; a forward step is followed. Called on the sequencer
+    // thread only.
+    hook = std::make_unique<ledger::RulesHook>(ledger::LedgerRules(rules), [last = int64_t{0}]() mutable {
+      last = std::max(last, static_cast<int64_t>(time(nullptr)));
+      return last;
+    });
+    // The subject index (SPEC.md §14): accesses since the last commitment
+    // are rebuilt from the log before anything is appended.
+    ledger::SubjectIndexerOptions index_options;
+    index_options.interval = std::chrono::milliseconds(flags.index_interval_ms);
+    indexer = std::make_unique<ledger::SubjectIndexer>(signer->get(), index_options);
+    if (auto s = indexer->Recover(**store); !s.ok()) Die("refusing to start: subject index: " + s.ToString());
+    hook->SetSubjectIndexer(indexer.get());
   }
   ledger::Sequencer sequencer(store->get(), signer->get(), seq_options, hook.get());
   if (auto s = sequencer.Start(); !s.ok()) Die("refusing to start: " + s.ToString());
@@ -235,22 +316,32 @@ int main(int argc, char** argv) {
     if (auto s = witnessing->Start(); !s.ok()) Die("witnessing: " + s.ToString());
   }
 
+  // The static tiles directory follows the log on its own thread.
+  std::unique_ptr<ledgerd::TilesExporter> tiles;
+  if (!flags.tiles_dir.empty()) {
+    ledgerd::TilesExportOptions tiles_options;
+    tiles_options.dir = flags.tiles_dir;
+    auto t = ledgerd::TilesExporter::Create(store->get(), tiles_options);
+    if (!t.ok()) Die(t.status().message());
+    tiles = std::move(*t);
+    tiles->Start();
+  }
+
   ledgerd::Metrics metrics;
   ledgerd::ApiOptions api_options;
   api_options.max_body_bytes = flags.max_body;
   api_options.max_entries_per_request = flags.max_entries;
   api_options.opaque_entries = flags.opaque;
   api_options.witnessing = witnessing.get();
+  api_options.verifier_key = vkey;
+  ledgerd::RateLimiter rate_limiter(flags.rate);
+  if (flags.rate.rate > 0) api_options.rate_limiter = &rate_limiter;
   ledgerd::Api api(store->get(), &sequencer, &metrics, api_options);
 
-  httplib::Server server;
-  int threads = flags.threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  // Threads, timeouts and TLS: connection.h (httplib's own read/write and
+  // keep-alive timeouts below are not used by its connection loop).
+  httplib::Server& server = **made_server;
   server.set_tcp_nodelay(true);  // Nagle + delayed ACK cost ~40 ms per request otherwise
-  server.set_keep_alive_max_count(100000);
-  server.set_keep_alive_timeout(30);
-  server.set_read_timeout(10, 0);
-  server.set_write_timeout(10, 0);
   server.set_payload_max_length(flags.max_body);
   api.Register(server);
 
@@ -272,30 +363,37 @@ int main(int argc, char** argv) {
             << (witnessing ? "ledgerd: witnesses    " + std::to_string(witnessing->witness_count()) + ", quorum " +
                                  std::to_string(witnessing->quorum()) + "\n"
                            : std::string())
-            << "ledgerd: listening on http://" << flags.host << ":" << port << std::endl;
+            << "ledgerd: listening on " << scheme << "://" << flags.host << ":" << port << std::endl;
   if (!flags.port_file.empty()) {
     if (auto s = ledger::WriteFileAtomic(flags.port_file, std::to_string(port) + "\n", 0644); !s.ok()) Die(s.message());
   }
 
   if (flags.demo) {
-    std::string base = "http://" + flags.host + ":" + std::to_string(port);
+    std::string base = scheme + "://" + flags.host + ":" + std::to_string(port);
     if (auto s = ledgerd::PopulateDemo(flags.data, **store, sequencer, base, vkey); !s.ok())
       Die("demo: " + s.ToString());
   }
 
+  std::atomic<bool> listen_returned{false};
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     std::cout << "ledgerd: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", shutting down" << std::endl;
     if (witnessing) witnessing->Stop();  // answers waiting receipts with 503
+    // httplib's stop() does nothing until listen_after_bind() has started:
+    // a signal right after start-up would otherwise be lost.
+    while (!server.is_running() && !listen_returned) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     server.stop();
   });
 
-  bool ok = server.listen_after_bind();
+  running_server = &server;
+  bool ok = storage_failed ? false : server.listen_after_bind();
+  listen_returned = true;
   // The server returns once stopped and its workers (and so every waiting
   // append) are done; then drain the sequencer and close LMDB.
   if (witnessing) witnessing->Stop();
   sequencer.Stop();
+  if (tiles) tiles->Stop();  // exports the last commits
   if (!ok && server.is_running()) std::cerr << "ledgerd: server stopped unexpectedly\n";
   if (signal_thread.joinable()) {
     // If the server stopped on its own, wake the signal thread.
@@ -303,5 +401,5 @@ int main(int argc, char** argv) {
     signal_thread.join();
   }
   std::cout << "ledgerd: stopped at tree size " << (*store)->size() << std::endl;
-  return 0;
+  return storage_failed ? 3 : 0;
 }

@@ -816,7 +816,7 @@ TEST_CASE("ledgerd: error statuses, JSON error bodies, nothing written", "[e2e]"
       {{"GET", "/tile/0/000?x=1", "", ""}, 400},
 
       // Unknown paths.
-      {{"GET", "/", "", ""}, 404},
+      {{"GET", "/index.html", "", ""}, 404},  // the customer page is at / only
       {{"GET", "/nope", "", ""}, 404},
       {{"GET", "/checkpoint/", "", ""}, 404},
       {{"GET", "/v1", "", ""}, 404},
@@ -841,6 +841,8 @@ TEST_CASE("ledgerd: error statuses, JSON error bodies, nothing written", "[e2e]"
       {{"DELETE", "/tile/0/000", "", ""}, 405},
       {{"POST", "/healthz", "", json_ct}, 405},
       {{"PUT", "/metrics", "x", "text/plain"}, 405},
+      {{"POST", "/", "{}", json_ct}, 405},
+      {{"POST", "/v1/log", "{}", json_ct}, 405},
   };
   for (const auto& [req, status] : cases) {
     auto res = Send(*cli, req);

@@ -112,7 +112,9 @@ expect_err "holder-config rejects an invalid name" 2 'holder'
 
 # --- ledgerd -----------------------------------------------------------------
 
+# No index commitments (SPEC §14) during the test: it checks exact indexes.
 "$LEDGERD" --data "$T/data" --entries ledger --holders "$T/holders.json" --listen 127.0.0.1:0 --max-skew 3600 \
+  --index-interval-ms 3600000 \
   --port-file "$T/port" >"$T/ledgerd.log" 2>&1 &
 LEDGERD_PID=$!
 for _ in $(seq 1 100); do

@@ -955,6 +955,13 @@ TEST_CASE("Replaying the log reproduces the sequencer's derived state exactly", 
   ro.max_clock_skew = 300;
   ro.check_clock = true;
   RulesHook hook(LedgerRules(ro), [&] { return clock.load(); });
+  // The subject index too (SPEC.md §14): no commitment during the workload
+  // (its expected indices leave no room), one forced at the end.
+  SubjectIndexerOptions index_options;
+  index_options.interval = std::chrono::hours(1);
+  SubjectIndexer indexer(w.log.get(), index_options);
+  REQUIRE(indexer.Recover(**store).ok());
+  hook.SetSubjectIndexer(&indexer);
   Sequencer seq(store->get(), w.log.get(), SequencerOptions{}, &hook);
   REQUIRE(seq.Start().ok());
 
@@ -1030,10 +1037,19 @@ TEST_CASE("Replaying the log reproduces the sequencer's derived state exactly", 
   CHECK(cp->root == (*store)->root());
   CHECK(last_checkpoint == seq.latest_checkpoint());
 
+  // Force the index commitment: a resubmitted entry makes a batch, whose
+  // end appends it.
+  indexer.set_interval(std::chrono::milliseconds(0));
+  auto forced = seq.Append({w.accepted[0]});
+  REQUIRE(forced.ok());
+  REQUIRE(forced->entries[0].duplicate);
+  REQUIRE((*store)->size() == w.accepted.size() + 1);
+  CHECK(indexer.pending_accesses() == 0);
+
   auto reader = (*store)->Read();
   REQUIRE(reader.ok());
   const LogReader& r = **reader;
-  REQUIRE(r.size() == w.accepted.size());
+  REQUIRE(r.size() == w.accepted.size() + 1);
   for (const Step& s : w.steps)
     if (s.want != Code::kOk) CHECK(r.FindLeaf(HashLeaf(s.entry)).status().IsNotFound());
 
@@ -1042,15 +1058,25 @@ TEST_CASE("Replaying the log reproduces the sequencer's derived state exactly", 
   replay_options.check_clock = false;
   LedgerRules replay_rules(replay_options);
   MemoryStateStore replayed;
+  SubjectIndexReplay index_replay(replayed);
   auto all = r.GetEntries(0, r.size());
   REQUIRE(all.ok());
-  REQUIRE(all->size() == w.accepted.size());
+  REQUIRE(all->size() == w.accepted.size() + 1);
   for (uint64_t i = 0; i < r.size(); i++) {
     auto e = r.GetEntry(i);
     REQUIRE(e.ok());
     REQUIRE(*e == (*all)[i]);
-    REQUIRE(Bytes(*e) == w.accepted[i]);
     ParsedEntry p = ParseOrDie(Bytes(*e));
+    if (i < w.accepted.size()) {
+      REQUIRE(Bytes(*e) == w.accepted[i]);
+    } else {
+      REQUIRE(p.kind == EntryKind::kIndex);
+      CHECK(p.index().size == i);
+      CHECK(p.index().accesses == accesses);
+    }
+    Status indexed = index_replay.Add(p, i);
+    INFO(indexed.ToString());
+    REQUIRE(indexed.ok());
     // Every logged entry was acceptable at its position.
     auto c = replay_rules.Check(replayed, p, 0);
     INFO("entry " << i << ": " << c.status().ToString());
@@ -1073,6 +1099,14 @@ TEST_CASE("Replaying the log reproduces the sequencer's derived state exactly", 
   size_t r_keys = 0;
   for (const auto& [k, v] : lmdb) r_keys += StartsWith(k, "r/") ? 1 : 0;
   CHECK(r_keys == accesses);
+  size_t x_keys = 0, s_keys = 0;
+  for (const auto& [k, v] : lmdb) {
+    x_keys += StartsWith(k, "x/") ? 1 : 0;
+    s_keys += StartsWith(k, "s/") ? 1 : 0;
+  }
+  CHECK(x_keys == accesses);
+  CHECK(s_keys > 0);
+  CHECK(lmdb.count("i/last") == 1);
   CHECK(lmdb.count("h/bank-a") == 1);
   CHECK(lmdb.count("h/bank-b") == 1);
   CHECK(lmdb.count("h/bank-c") == 0);
@@ -1103,7 +1137,7 @@ TEST_CASE("Replaying the log reproduces the sequencer's derived state exactly", 
     CHECK(again->entries[i].status.ok());
     CHECK(again->entries[i].index == i);
   }
-  CHECK((*reopened)->size() == w.accepted.size());
+  CHECK((*reopened)->size() == w.accepted.size() + 1);
   // And the derived state carried over: the revoked key stays revoked.
   AccessRecord late = Access("late-1", "bank-a", "messenger", "CUSTOMER_SUPPORT", {"BALANCES"}, clock.load());
   auto refused_late = seq2.Append({AccessEntry(late, *w.m2)});
@@ -1112,6 +1146,6 @@ TEST_CASE("Replaying the log reproduces the sequencer's derived state exactly", 
   auto ok_late = seq2.Append({AccessEntry(late, *w.m3)});
   REQUIRE(ok_late.ok());
   CHECK(ok_late->entries[0].status.ok());
-  CHECK(ok_late->entries[0].index == w.accepted.size());
+  CHECK(ok_late->entries[0].index == w.accepted.size() + 1);  // after the commitment
   seq2.Stop();
 }

@@ -967,7 +967,7 @@ TEST_CASE("a store of an unknown format is refused", "[store]") {
   { auto store = OpenStore(tmp.store_dir()); }
   {
     RawEnv env(tmp.store_dir());
-    env.Mutate("meta", [](MDB_txn* t, MDB_dbi d) { RawPut(t, d, "format", "2"); });
+    env.Mutate("meta", [](MDB_txn* t, MDB_dbi d) { RawPut(t, d, "format", "3"); });
   }
   auto s = Store::Open(Options(tmp.store_dir()));
   REQUIRE(!s.ok());
@@ -1022,4 +1022,102 @@ TEST_CASE("the leaf index merges pending leaves and survives reopen at every sta
     }
     old_snapshots.clear();
   }
+}
+
+// --- scale: leaf-index runs and the format-1 migration (#7) ---
+
+TEST_CASE("the leaf index keeps a bounded number of runs as the log grows", "[store]") {
+  TempDir tmp;
+  StoreOptions o = Options(tmp.store_dir());
+  o.leaf_index_merge_threshold = 8;  // runs of level L hold up to 8 * 8^L leaves
+  auto opened = Store::Open(o);
+  REQUIRE(opened.ok());
+  auto& store = *opened;
+  std::vector<std::string> entries;
+  uint64_t max_runs = 0;
+  for (int batch = 0; batch < 400; batch++) {
+    auto w = BeginOrDie(*store);
+    for (int i = 0; i < 5; i++) {
+      entries.push_back("run entry " + std::to_string(entries.size()));
+      REQUIRE(w->Append(entries.back()).ok());
+    }
+    REQUIRE(w->Commit().ok());
+    auto stats = store->Stats();
+    REQUIRE(stats.ok());
+    max_runs = std::max(max_runs, stats->leaf_index_runs);
+    CHECK(stats->pending_leaves < 8 + 5);
+  }
+  // 2000 leaves: levels 1 (64), 2 (512), 3 (4096): at most one run each.
+  CHECK(max_runs >= 2);
+  CHECK(max_runs <= 3);
+  auto r = ReadOrDie(*store);
+  for (size_t i = 0; i < entries.size(); i++) {
+    auto found = r->FindLeaf(HashLeaf(entries[i]));
+    REQUIRE(found.ok());
+    CHECK(*found == i);
+  }
+  CHECK(r->FindLeaf(HashLeaf("run entry absent")).status().IsNotFound());
+}
+
+TEST_CASE("a format-1 store is migrated to format 2 on open", "[store]") {
+  TempDir tmp;
+  StoreOptions o = Options(tmp.store_dir());
+  o.leaf_index_merge_threshold = 16;
+  std::vector<std::string> entries;
+  {
+    auto store = OpenStore(tmp.store_dir());
+    for (int batch = 0; batch < 10; batch++) {
+      auto w = BeginOrDie(*store);
+      for (int i = 0; i < 7; i++) {
+        entries.push_back("format-1 entry " + std::to_string(entries.size()));
+        REQUIRE(w->Append(entries.back()).ok());
+      }
+      REQUIRE(w->SetCheckpoint("cp").ok());
+      REQUIRE(w->Commit().ok());
+    }
+  }
+  // Rewrite the leaf index as format 1 wrote it: leafidx (DUPSORT) with the
+  // first 8 bytes of each leaf hash -> u64be index for leaves below
+  // indexed_size (here 50; the other 20 are rebuilt from the hashes).
+  const uint64_t indexed = 50;
+  {
+    RawEnv env(tmp.store_dir());
+    env.Mutate("leafruns", [](MDB_txn* t, MDB_dbi d) { REQUIRE(mdb_drop(t, d, 1) == 0); });
+    env.Mutate("meta", [&](MDB_txn* t, MDB_dbi d) {
+      RawPut(t, d, "format", "1");
+      RawPut(t, d, "indexed_size", U64Key(indexed));
+      MDB_val k{8, const_cast<char*>("leafruns")};
+      mdb_del(t, d, &k, nullptr);
+      MDB_dbi old;
+      REQUIRE(mdb_dbi_open(t, "leafidx", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &old) == 0);
+      for (uint64_t i = 0; i < indexed; i++) {
+        Hash h = HashLeaf(entries[i]);
+        RawPut(t, old, std::string(reinterpret_cast<const char*>(h.data()), 8), U64Key(i));
+      }
+    });
+  }
+  {
+    auto opened = Store::Open(o);
+    INFO(opened.status().ToString());
+    REQUIRE(opened.ok());
+    auto r = ReadOrDie(**opened);
+    for (size_t i = 0; i < entries.size(); i++) {
+      auto found = r->FindLeaf(HashLeaf(entries[i]));
+      REQUIRE(found.ok());
+      CHECK(*found == i);
+    }
+    auto w = BeginOrDie(**opened);
+    auto dup = w->Append(entries[3]);
+    REQUIRE(dup.ok());
+    CHECK(dup->duplicate);
+    CHECK(dup->index == 3);
+  }
+  RawEnv env(tmp.store_dir());
+  std::string format;
+  REQUIRE(env.Get("meta", "format", &format));
+  CHECK(format == "2");
+  env.Mutate("meta", [](MDB_txn* t, MDB_dbi) {
+    MDB_dbi old;
+    CHECK(mdb_dbi_open(t, "leafidx", 0, &old) == MDB_NOTFOUND);
+  });
 }

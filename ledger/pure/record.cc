@@ -174,6 +174,7 @@ const char kHolderPayloadType[] = "application/vnd.access-ledger.holder.v1+json"
 const char kAccessorPayloadType[] = "application/vnd.access-ledger.accessor.v1+json";
 const char kPolicyPayloadType[] = "application/vnd.access-ledger.policy.v1+json";
 const char kAccessPayloadType[] = "application/vnd.access-ledger.access.v1+json";
+const char kIndexPayloadType[] = "application/vnd.access-ledger.index.v1+json";
 
 const char* EntryKindName(EntryKind kind) {
   switch (kind) {
@@ -181,6 +182,7 @@ const char* EntryKindName(EntryKind kind) {
     case EntryKind::kAccessor: return "accessor";
     case EntryKind::kPolicy: return "policy";
     case EntryKind::kAccess: return "access";
+    case EntryKind::kIndex: return "index";
   }
   return "unknown";
 }
@@ -262,7 +264,8 @@ StatusOr<Envelope> ParseEnvelope(ByteView entry) {
   Envelope env;
   LEDGER_ASSIGN_OR_RETURN(env.payload_type, f.String("payloadType"));
   if (env.payload_type != kHolderPayloadType && env.payload_type != kAccessorPayloadType &&
-      env.payload_type != kPolicyPayloadType && env.payload_type != kAccessPayloadType)
+      env.payload_type != kPolicyPayloadType && env.payload_type != kAccessPayloadType &&
+      env.payload_type != kIndexPayloadType)
     return Status::InvalidArgument("envelope: unknown payloadType \"" + env.payload_type.substr(0, 100) + "\"");
   LEDGER_ASSIGN_OR_RETURN(std::string payload_b64, f.String("payload"));
   auto payload = Base64Decode(payload_b64);
@@ -448,6 +451,16 @@ Bytes EncodeAccess(const AccessRecord& r) {
   return j.dump();
 }
 
+Bytes EncodeIndex(const IndexRecord& r) {
+  ordered_json j;
+  j["size"] = r.size;
+  j["root"] = KeyB64(HashView(r.root));
+  j["subjects"] = r.subjects;
+  j["accesses"] = r.accesses;
+  j["time"] = r.time;
+  return j.dump();
+}
+
 StatusOr<HolderRecord> ParseHolder(ByteView payload) {
   LEDGER_ASSIGN_OR_RETURN(json j, ParseStrictJson(payload, "holder payload"));
   Fields f(j, "holder");
@@ -558,6 +571,23 @@ StatusOr<AccessRecord> ParseAccess(ByteView payload) {
   return r;
 }
 
+StatusOr<IndexRecord> ParseIndex(ByteView payload) {
+  LEDGER_ASSIGN_OR_RETURN(json j, ParseStrictJson(payload, "index payload"));
+  Fields f(j, "index");
+  LEDGER_RETURN_IF_ERROR(f.CheckObject({"size", "root", "subjects", "accesses", "time"}, {}));
+  IndexRecord r;
+  constexpr uint64_t kMax = uint64_t{1} << 53;  // exact in every JSON reader
+  LEDGER_ASSIGN_OR_RETURN(r.size, f.Uint("size", 0, kMax));
+  LEDGER_ASSIGN_OR_RETURN(Bytes root, f.Key("root"));
+  std::memcpy(r.root.data(), root.data(), 32);
+  LEDGER_ASSIGN_OR_RETURN(r.subjects, f.Uint("subjects", 0, kMax));
+  LEDGER_ASSIGN_OR_RETURN(r.accesses, f.Uint("accesses", 0, kMax));
+  LEDGER_ASSIGN_OR_RETURN(r.time, f.Time("time"));
+  if (EncodeIndex(r) != payload)
+    return Status::InvalidArgument("index: not in canonical form (compact JSON, keys size, root, subjects, accesses, time in that order)");
+  return r;
+}
+
 StatusOr<ParsedEntry> ParseEntry(ByteView entry) {
   LEDGER_ASSIGN_OR_RETURN(Envelope env, ParseEnvelope(entry));
   ParsedEntry out;
@@ -570,9 +600,12 @@ StatusOr<ParsedEntry> ParseEntry(ByteView entry) {
   } else if (env.payload_type == kPolicyPayloadType) {
     out.kind = EntryKind::kPolicy;
     LEDGER_ASSIGN_OR_RETURN(out.record, ParsePolicy(env.payload));
-  } else {
+  } else if (env.payload_type == kAccessPayloadType) {
     out.kind = EntryKind::kAccess;
     LEDGER_ASSIGN_OR_RETURN(out.record, ParseAccess(env.payload));
+  } else {
+    out.kind = EntryKind::kIndex;
+    LEDGER_ASSIGN_OR_RETURN(out.record, ParseIndex(env.payload));
   }
   LEDGER_RETURN_IF_ERROR(VerifyEnvelope(env));
   out.envelope = std::move(env);

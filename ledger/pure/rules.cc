@@ -127,7 +127,8 @@ Status LedgerRules::CheckDisclosed(const PolicyInForce& policy, const AccessReco
   return Status::OK();
 }
 
-StatusOr<std::optional<uint64_t>> LedgerRules::Check(StateStore& state, const ParsedEntry& entry, int64_t now) const {
+StatusOr<std::optional<uint64_t>> LedgerRules::Check(StateStore& state, const ParsedEntry& entry, int64_t now,
+                                                      std::optional<uint64_t> position) const {
   const Bytes& signer = entry.envelope.public_key;
   switch (entry.kind) {
     case EntryKind::kHolder: {
@@ -191,6 +192,14 @@ StatusOr<std::optional<uint64_t>> LedgerRules::Check(StateStore& state, const Pa
       }
       return std::optional<uint64_t>();
     }
+    case EntryKind::kIndex: {
+      if (signer != options_.log_public_key)
+        return Status::PermissionDenied("unauthorised key: index commitments must be signed by the log key");
+      if (position && entry.index().size != *position)
+        return Status::InvalidArgument("index commitment: size " + std::to_string(entry.index().size) +
+                                       " is not its own position " + std::to_string(*position));
+      return std::optional<uint64_t>();
+    }
   }
   return Status::Internal("unknown entry kind");
 }
@@ -215,6 +224,12 @@ Status LedgerRules::Apply(StateStore& state, const ParsedEntry& entry, uint64_t 
     case EntryKind::kAccess: {
       const AccessRecord& r = entry.access();
       return state.Put(RequestKey(r.accessor, r.request_id), idx + " " + HexEncode(HashView(Sha256(entry.envelope.payload))));
+    }
+    case EntryKind::kIndex: {
+      if (entry.index().size != index)
+        return Status::InvalidArgument("index commitment: size " + std::to_string(entry.index().size) +
+                                       " is not its own index " + idx);
+      return Status::OK();
     }
   }
   return Status::Internal("unknown entry kind");

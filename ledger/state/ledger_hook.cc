@@ -11,8 +11,10 @@ StatusOr<std::optional<uint64_t>> RulesHook::Check(WriteBatch& batch, ByteView e
     last_parsed_ = std::move(*p);
     parsed = &*last_parsed_;
   }
+  if (parsed->kind == EntryKind::kIndex)
+    return Status::PermissionDenied("unauthorised key: index commitments are appended by the log itself, not submitted");
   BatchStateStore state(batch);
-  return rules_.Check(state, *parsed, clock_());
+  return rules_.Check(state, *parsed, clock_(), batch.size());
 }
 
 Status RulesHook::Applied(WriteBatch& batch, ByteView entry, const void* context, const AppendedLeaf& leaf) {
@@ -28,8 +30,24 @@ Status RulesHook::Applied(WriteBatch& batch, ByteView entry, const void* context
   }
   BatchStateStore state(batch);
   Status s = rules_.Apply(state, *parsed, leaf.index);
+  if (s.ok() && indexer_) s = indexer_->Applied(batch, *parsed, leaf.index);
   last_parsed_.reset();
   return s;
+}
+
+Status RulesHook::BatchEnd(WriteBatch& batch, uint64_t* appended) {
+  *appended = 0;
+  if (!indexer_) return Status::OK();
+  return indexer_->BatchEnd(batch, rules_, clock_(), appended);
+}
+
+std::optional<std::chrono::steady_clock::time_point> RulesHook::NextWake() {
+  if (!indexer_) return std::nullopt;
+  return indexer_->NextWake();
+}
+
+void RulesHook::BatchDone(bool committed) {
+  if (indexer_) indexer_->BatchDone(committed);
 }
 
 }  // namespace ledger

@@ -64,6 +64,18 @@ std::string Sequencer::latest_checkpoint() const {
   return checkpoint_;
 }
 
+Status Sequencer::storage_failure() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return storage_failure_;
+}
+
+namespace {
+Status StoppedAfter(const Status& failure) {
+  return Status::Unavailable("the log stopped accepting entries after a storage failure (" + failure.message() +
+                             "); nothing of the failed batch was logged; restart ledgerd");
+}
+}  // namespace
+
 StatusOr<SequencerResult> Sequencer::Append(std::vector<Bytes> entries,
                                             std::vector<std::shared_ptr<const void>> contexts) {
   if (entries.empty()) return Status::InvalidArgument("no entries");
@@ -75,6 +87,7 @@ StatusOr<SequencerResult> Sequencer::Append(std::vector<Bytes> entries,
   auto fut = req->done.get_future();
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (!storage_failure_.ok()) return StoppedAfter(storage_failure_);
     if (!started_ || stopping_) return Status::Unavailable("the log is shutting down");
     if (queued_entries_ + req->entries.size() > options_.max_queued_entries)
       return Status::Unavailable("the append queue is full; retry later");
@@ -102,8 +115,24 @@ void Sequencer::Run() {
     std::vector<std::unique_ptr<Request>> batch;
     {
       std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      // A hook may ask for a batch at a given time (e.g. a due subject
+      // index commitment) even if no request arrives.
+      std::optional<std::chrono::steady_clock::time_point> wake;
+      // Not after a storage failure: such batches are refused unattempted.
+      if (hook_ && storage_failure_.ok()) wake = hook_->NextWake();
+      auto ready = [this] { return stopping_ || !queue_.empty(); };
+      if (wake) {
+        cv_.wait_until(l, *wake, ready);
+      } else {
+        cv_.wait(l, ready);
+      }
+      if (queue_.empty()) {
+        if (stopping_) return;  // stopping and drained
+        if (!wake || std::chrono::steady_clock::now() < *wake) continue;
+        l.unlock();
+        ProcessBatch(batch);  // no requests: only the hook's BatchEnd
+        continue;
+      }
       // Group commit: give concurrent submitters a short window to join,
       // unless the batch is already full or we are draining.
       auto deadline = std::chrono::steady_clock::now() + options_.max_wait;
@@ -126,8 +155,26 @@ void Sequencer::ProcessBatch(std::vector<std::unique_ptr<Request>>& batch) {
   auto started = std::chrono::steady_clock::now();
   auto fail_all = [&](const Status& s) {
     stats_.failed_batches++;
+    if (hook_) hook_->BatchDone(false);
     for (auto& r : batch) r->done.set_value(s);
+    if (s.code() != Status::Code::kIOError && s.code() != Status::Code::kCorruption) return;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!storage_failure_.ok()) return;
+      storage_failure_ = s;
+    }
+    if (options_.on_storage_failure) options_.on_storage_failure(s);
   };
+  {
+    // After a storage failure nothing more is attempted (see SequencerOptions).
+    std::unique_lock<std::mutex> l(mu_);
+    if (!storage_failure_.ok()) {
+      Status stopped = StoppedAfter(storage_failure_);
+      l.unlock();
+      for (auto& r : batch) r->done.set_value(stopped);
+      return;
+    }
+  }
   auto wb = store_->BeginWrite();
   if (!wb.ok()) return fail_all(wb.status());
   WriteBatch& w = **wb;
@@ -191,6 +238,12 @@ void Sequencer::ProcessBatch(std::vector<std::unique_ptr<Request>>& batch) {
       results[r].entries.push_back(std::move(out));
     }
   }
+  if (hook_) {
+    uint64_t extra = 0;
+    Status s = hook_->BatchEnd(w, &extra);
+    if (!s.ok()) return fail_all(s);
+    appended += extra;
+  }
   std::string checkpoint;
   if (appended > 0) {
     auto cp = SignCheckpoint(w.size(), w.root());
@@ -200,7 +253,9 @@ void Sequencer::ProcessBatch(std::vector<std::unique_ptr<Request>>& batch) {
     if (!s.ok()) return fail_all(s);
     s = w.Commit();
     if (!s.ok()) return fail_all(s);
+    if (hook_) hook_->BatchDone(true);
   } else {
+    if (hook_) hook_->BatchDone(false);  // nothing appended: the transaction is dropped
     // Nothing new: the current checkpoint already covers every duplicate.
     std::lock_guard<std::mutex> l(mu_);
     checkpoint = checkpoint_;

@@ -20,7 +20,7 @@ namespace {
 constexpr int kGroupHeight = 4;            // tree levels per stored group
 constexpr uint64_t kChunkWidth = 16;       // hashes per stored chunk (2^kGroupHeight)
 constexpr int kGroups = 64 / kGroupHeight;  // groups 0..15 cover levels 0..63
-constexpr char kFormatVersion[] = "1";
+constexpr char kFormatVersion[] = "2";  // SPEC.md §7; "1" is migrated on open
 
 Status LmdbError(const char* what, int rc) {
   std::string msg = std::string(what) + ": " + mdb_strerror(rc);
@@ -44,7 +44,6 @@ std::string ChunkKey(int group, uint64_t chunk) {
   return k;
 }
 
-ByteView LeafPrefix(const Hash& h) { return ByteView(reinterpret_cast<const char*>(h.data()), 8); }
 
 // Txn owns an MDB_txn and aborts it on destruction unless committed.
 class Txn {
@@ -110,7 +109,7 @@ struct PartialChunk {
 using Partials = std::array<PartialChunk, kGroups>;
 
 struct Dbis {
-  MDB_dbi entries = 0, hashes = 0, leafidx = 0, meta = 0, state = 0;
+  MDB_dbi entries = 0, hashes = 0, leafruns = 0, meta = 0, state = 0;
 };
 
 // PendingLeaves indexes the leaf hashes appended since the last merge into
@@ -154,6 +153,359 @@ class PendingLeaves {
 };
 
 uint64_t PrefixOf(const Hash& h) { return LoadU64(h.data()); }
+
+// ---------------------------------------------------------------------------
+// Leaf index (format 2): a leveled LSM of sorted runs.
+//
+// Leaves not yet in a run are indexed in memory (PendingLeaves). Once
+// leaf_index_merge_threshold (T) of them are pending, they are merged, in
+// the batch's write transaction, into the first level L >= 1 whose capacity
+// T * 8^L holds them together with every run of levels 1..L; those runs are
+// replaced by the merged one. Each level holds at most one run, so a lookup
+// probes the pending map and at most ~log8(n / T) runs (2 at 10M leaves), and
+// a leaf is rewritten about 4 times (at most 8) per level it passes through:
+// the merge cost per leaf is bounded by the number of levels instead of
+// growing with the log, as merging into one B-tree of random keys did.
+//
+// A run is stored in `leafruns` as blocks of up to kRunBlockPairs pairs,
+// sorted by (prefix, index): a pair is the leaf hash's first 6 bytes then
+// the leaf index as 5 bytes, big-endian (11 bytes). A block's key is
+// u64be run id || the block's first 6-byte prefix; blocks of 4070 bytes
+// fill exactly one 4 KiB LMDB overflow page. Run ids only grow, so every
+// block is written with MDB_APPEND (full pages, no splits). The runs'
+// directory is the meta value `leafruns`: per run, u64be id || u8 level ||
+// u64be pair count.
+
+constexpr size_t kPrefixBytes = 6;
+constexpr size_t kIndexBytes = 5;
+constexpr size_t kPairBytes = kPrefixBytes + kIndexBytes;
+constexpr size_t kRunBlockPairs = 370;  // 4070 bytes: one overflow page with its 16-byte header
+constexpr uint64_t kMaxIndexedLeaf = uint64_t{1} << (8 * kIndexBytes);
+constexpr uint64_t kLevelFanout = 8;
+
+struct LeafPair {
+  uint64_t prefix;  // top 48 bits of the leaf hash (prefix >> 16 of PrefixOf)
+  uint64_t index;
+  bool operator<(const LeafPair& o) const { return prefix != o.prefix ? prefix < o.prefix : index < o.index; }
+};
+
+uint64_t Prefix48(uint64_t prefix64) { return prefix64 >> 16; }
+
+void PutBE(char* out, uint64_t v, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = static_cast<char>(v >> (8 * (n - 1 - i)));
+}
+uint64_t GetBE(const char* p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+struct LeafRun {
+  uint64_t id = 0;
+  uint8_t level = 0;
+  uint64_t count = 0;
+};
+
+std::string EncodeRuns(const std::vector<LeafRun>& runs) {
+  std::string out;
+  for (const LeafRun& r : runs) {
+    AppendU64(&out, r.id);
+    out.push_back(static_cast<char>(r.level));
+    AppendU64(&out, r.count);
+  }
+  return out;
+}
+
+StatusOr<std::vector<LeafRun>> DecodeRuns(ByteView v) {
+  if (v.size() % 17 != 0) return Status::Corruption("meta leafruns has a bad length");
+  std::vector<LeafRun> runs;
+  for (size_t i = 0; i < v.size(); i += 17) {
+    LeafRun r;
+    r.id = LoadU64(v.data() + i);
+    r.level = static_cast<uint8_t>(v[i + 8]);
+    r.count = LoadU64(v.data() + i + 9);
+    if (r.level == 0 || r.level > 30) return Status::Corruption("meta leafruns has a bad level");
+    runs.push_back(r);
+  }
+  return runs;
+}
+
+StatusOr<std::vector<LeafRun>> LoadRuns(MDB_txn* txn, MDB_dbi meta) {
+  std::string key = "leafruns";
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(txn, meta, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::vector<LeafRun>();
+  if (rc != 0) return LmdbError("reading leaf runs", rc);
+  return DecodeRuns(View(v));
+}
+
+std::string BlockKey(uint64_t run, uint64_t prefix48) {
+  std::string k;
+  AppendU64(&k, run);
+  k.resize(8 + kPrefixBytes);
+  PutBE(&k[8], prefix48, kPrefixBytes);
+  return k;
+}
+
+// ScanBlock appends to |out| the indexes below |size| paired with |prefix48|
+// in one stored block.
+Status ScanBlock(ByteView block, uint64_t prefix48, uint64_t size, std::vector<uint64_t>* out) {
+  if (block.empty() || block.size() % kPairBytes != 0) return Status::Corruption("leaf index block has a bad length");
+  size_t n = block.size() / kPairBytes;
+  // First pair with prefix >= prefix48.
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (GetBE(block.data() + mid * kPairBytes, kPrefixBytes) < prefix48) lo = mid + 1;
+    else hi = mid;
+  }
+  for (size_t i = lo; i < n; i++) {
+    const char* p = block.data() + i * kPairBytes;
+    if (GetBE(p, kPrefixBytes) != prefix48) break;
+    uint64_t index = GetBE(p + kPrefixBytes, kIndexBytes);
+    if (index < size) out->push_back(index);
+  }
+  return Status::OK();
+}
+
+// RunCandidates appends the indexes in run |run| whose prefix is |prefix48|.
+// Blocks' first prefixes strictly increase (RunWriter::Add), so they are in
+// the block that starts with it, if any, and in the block before the first
+// one starting at or after it.
+Status RunCandidates(MDB_cursor* cur, uint64_t run, uint64_t prefix48, uint64_t size, std::vector<uint64_t>* out) {
+  std::string key = BlockKey(run, prefix48);
+  MDB_val k = Val(key), v;
+  int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  if (rc == 0) {
+    if (k.mv_size == key.size() && std::memcmp(k.mv_data, key.data(), key.size()) == 0)
+      LEDGER_RETURN_IF_ERROR(ScanBlock(View(v), prefix48, size, out));
+    rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+  } else if (rc == MDB_NOTFOUND) {
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+  }
+  if (rc == MDB_NOTFOUND) return Status::OK();
+  if (rc != 0) return LmdbError("reading leaf index", rc);
+  if (k.mv_size != 8 + kPrefixBytes) return Status::Corruption("leaf index key has a bad length");
+  if (LoadU64(k.mv_data) != run) return Status::OK();
+  return ScanBlock(View(v), prefix48, size, out);
+}
+
+// RunReader streams the pairs of one run in order.
+class RunReader {
+ public:
+  RunReader(MDB_txn* txn, MDB_dbi dbi, uint64_t run) : txn_(txn), dbi_(dbi), run_(run) {}
+  // Next sets *p to the next pair; false at the end. Errors go to status().
+  bool Next(LeafPair* p) {
+    if (pos_ >= block_.size()) {
+      if (!Load()) return false;
+    }
+    p->prefix = GetBE(block_.data() + pos_, kPrefixBytes);
+    p->index = GetBE(block_.data() + pos_ + kPrefixBytes, kIndexBytes);
+    pos_ += kPairBytes;
+    return true;
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  // Load reads the next block. Each read seeks afresh: the transaction is
+  // appending the merged run meanwhile.
+  bool Load() {
+    if (done_) return false;
+    Cursor cur;
+    int rc = cur.Open(txn_, dbi_);
+    if (rc != 0) return Fail(LmdbError("opening cursor", rc));
+    MDB_val k, v;
+    if (last_key_.empty()) {
+      last_key_ = BlockKey(run_, 0);
+      k = Val(last_key_);
+      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+    } else {
+      k = Val(last_key_);
+      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_KEY);
+      if (rc == 0) rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size != 8 + kPrefixBytes || LoadU64(k.mv_data) != run_))) {
+      done_ = true;
+      return false;
+    }
+    if (rc != 0) return Fail(LmdbError("reading leaf index", rc));
+    if (v.mv_size == 0 || v.mv_size % kPairBytes != 0)
+      return Fail(Status::Corruption("leaf index block has a bad length"));
+    last_key_.assign(static_cast<const char*>(k.mv_data), k.mv_size);
+    block_.assign(static_cast<const char*>(v.mv_data), v.mv_size);
+    pos_ = 0;
+    return true;
+  }
+  bool Fail(Status s) {
+    status_ = std::move(s);
+    done_ = true;
+    return false;
+  }
+
+  MDB_txn* txn_;
+  MDB_dbi dbi_;
+  uint64_t run_;
+  std::string last_key_;
+  std::string block_;
+  size_t pos_ = 0;
+  bool done_ = false;
+  Status status_;
+};
+
+// RunWriter writes one new run's blocks in order.
+class RunWriter {
+ public:
+  RunWriter(MDB_txn* txn, MDB_dbi dbi, uint64_t run) : txn_(txn), dbi_(dbi), run_(run) {}
+  // Add appends the next pair. A full block is flushed first unless the
+  // pair has the block's first prefix, so that blocks' first prefixes (their
+  // keys) strictly increase; only 370 leaves sharing 48 hash bits would make
+  // a block longer than one page.
+  Status Add(const LeafPair& p) {
+    if (block_.size() >= kRunBlockPairs * kPairBytes && p.prefix != first_) LEDGER_RETURN_IF_ERROR(Flush());
+    if (block_.empty()) first_ = p.prefix;
+    size_t at = block_.size();
+    block_.resize(at + kPairBytes);
+    PutBE(&block_[at], p.prefix, kPrefixBytes);
+    PutBE(&block_[at + kPrefixBytes], p.index, kIndexBytes);
+    count_++;
+    return Status::OK();
+  }
+  Status Flush() {
+    if (block_.empty()) return Status::OK();
+    std::string key = BlockKey(run_, first_);
+    MDB_val k = Val(key), v = Val(block_);
+    int rc = mdb_put(txn_, dbi_, &k, &v, MDB_APPEND);
+    if (rc != 0) return LmdbError("writing leaf index", rc);
+    block_.clear();
+    return Status::OK();
+  }
+  uint64_t count() const { return count_; }
+
+ private:
+  MDB_txn* txn_;
+  MDB_dbi dbi_;
+  uint64_t run_;
+  std::string block_;
+  uint64_t first_ = 0;
+  uint64_t count_ = 0;
+};
+
+Status DeleteRun(MDB_txn* txn, MDB_dbi dbi, uint64_t run) {
+  Cursor cur;
+  int rc = cur.Open(txn, dbi);
+  if (rc != 0) return LmdbError("opening cursor", rc);
+  std::string key = BlockKey(run, 0);
+  MDB_val k = Val(key), v;
+  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+  while (rc == 0 && k.mv_size == 8 + kPrefixBytes && LoadU64(k.mv_data) == run) {
+    if ((rc = mdb_cursor_del(cur.get(), 0)) != 0) return LmdbError("deleting leaf index", rc);
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_GET_CURRENT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return LmdbError("deleting leaf index", rc);
+  return Status::OK();
+}
+
+// LevelCapacity is the most pairs a run of |level| may hold.
+uint64_t LevelCapacity(uint64_t threshold, int level) {
+  uint64_t c = std::max<uint64_t>(threshold, 1);
+  for (int i = 0; i < level; i++) {
+    if (c > UINT64_MAX / kLevelFanout) return UINT64_MAX;
+    c *= kLevelFanout;
+  }
+  return c;
+}
+
+// MergeLeafRuns merges the sorted |incoming| pairs into the runs (see the
+// comment above) and returns the new directory.
+StatusOr<std::vector<LeafRun>> MergeLeafRuns(MDB_txn* txn, MDB_dbi dbi, std::vector<LeafRun> runs,
+                                             std::vector<LeafPair> incoming, uint64_t threshold) {
+  std::sort(runs.begin(), runs.end(), [](const LeafRun& a, const LeafRun& b) { return a.level < b.level; });
+  uint64_t total = incoming.size();
+  int target = 1;
+  size_t merged = 0;  // runs[0, merged) go into the new run
+  for (;; target++) {
+    while (merged < runs.size() && runs[merged].level <= target) total += runs[merged++].count;
+    if (total <= LevelCapacity(threshold, target) || target >= 30) break;
+  }
+  uint64_t new_id = 1;
+  for (const LeafRun& r : runs) new_id = std::max(new_id, r.id + 1);
+  std::vector<std::unique_ptr<RunReader>> readers;
+  std::vector<LeafPair> heads;
+  std::vector<bool> live;
+  for (size_t i = 0; i < merged; i++) {
+    readers.push_back(std::make_unique<RunReader>(txn, dbi, runs[i].id));
+    heads.emplace_back();
+    live.push_back(readers.back()->Next(&heads.back()));
+    LEDGER_RETURN_IF_ERROR(readers.back()->status());
+  }
+  RunWriter writer(txn, dbi, new_id);
+  size_t in = 0;
+  for (;;) {
+    // The smallest head among the incoming pairs and the runs (few inputs).
+    int best = -1;  // -1: incoming
+    const LeafPair* min = in < incoming.size() ? &incoming[in] : nullptr;
+    for (size_t i = 0; i < readers.size(); i++) {
+      if (live[i] && (min == nullptr || heads[i] < *min)) {
+        min = &heads[i];
+        best = static_cast<int>(i);
+      }
+    }
+    if (min == nullptr) break;
+    LEDGER_RETURN_IF_ERROR(writer.Add(*min));
+    if (best < 0) {
+      in++;
+    } else {
+      live[best] = readers[best]->Next(&heads[best]);
+      LEDGER_RETURN_IF_ERROR(readers[best]->status());
+    }
+  }
+  LEDGER_RETURN_IF_ERROR(writer.Flush());
+  if (writer.count() != total) return Status::Corruption("leaf index run holds fewer pairs than its directory says");
+  for (size_t i = 0; i < merged; i++) LEDGER_RETURN_IF_ERROR(DeleteRun(txn, dbi, runs[i].id));
+  std::vector<LeafRun> out(runs.begin() + static_cast<std::ptrdiff_t>(merged), runs.end());
+  out.push_back(LeafRun{new_id, static_cast<uint8_t>(target), total});
+  return out;
+}
+
+Status PutMeta(MDB_txn* txn, MDB_dbi dbi, const char* key, ByteView value) {
+  std::string k = key;
+  MDB_val mk = Val(k), mv = Val(value);
+  int rc = mdb_put(txn, dbi, &mk, &mv, 0);
+  if (rc != 0) return LmdbError("writing meta", rc);
+  return Status::OK();
+}
+
+// MigrateFormat1 converts, in |txn|, a format-1 leaf index (the DUPSORT
+// database `leafidx`: first 8 bytes of the leaf hash -> u64be index) into
+// one run of the format-2 index, and drops it. Everything else is the same
+// in both formats. The caller then records format 2 in the same txn.
+Status MigrateFormat1(MDB_txn* txn, const Dbis& dbis, uint64_t threshold) {
+  MDB_dbi old = 0;
+  int rc = mdb_dbi_open(txn, "leafidx", MDB_DUPSORT | MDB_DUPFIXED, &old);
+  if (rc == MDB_NOTFOUND) return Status::OK();
+  if (rc != 0) return LmdbError("opening the format-1 leaf index", rc);
+  std::vector<LeafPair> pairs;
+  {
+    Cursor cur;
+    if ((rc = cur.Open(txn, old)) != 0) return LmdbError("opening cursor", rc);
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+      if (k.mv_size != 8 || v.mv_size != 8) return Status::Corruption("format-1 leaf index entry has a bad length");
+      uint64_t index = LoadU64(v.mv_data);
+      if (index >= kMaxIndexedLeaf) return Status::Corruption("format-1 leaf index entry out of range");
+      pairs.push_back(LeafPair{Prefix48(LoadU64(k.mv_data)), index});
+    }
+    if (rc != MDB_NOTFOUND) return LmdbError("reading the format-1 leaf index", rc);
+  }
+  std::sort(pairs.begin(), pairs.end());
+  if (!pairs.empty()) {
+    LEDGER_ASSIGN_OR_RETURN(auto runs, MergeLeafRuns(txn, dbis.leafruns, {}, std::move(pairs), threshold));
+    LEDGER_RETURN_IF_ERROR(PutMeta(txn, dbis.meta, "leafruns", EncodeRuns(runs)));
+  }
+  if ((rc = mdb_drop(txn, old, 1)) != 0) return LmdbError("dropping the format-1 leaf index", rc);
+  return Status::OK();
+}
+
 
 // ChunkSource reads a stored chunk. |overlay| lets a write batch serve its
 // uncommitted chunks.
@@ -222,22 +574,19 @@ StatusOr<uint64_t> FindLeafIn(MDB_txn* txn, const Dbis& dbis, const Hash& leaf, 
       if (got[0] == leaf) return index;
     }
   }
+  LEDGER_ASSIGN_OR_RETURN(std::vector<LeafRun> runs, LoadRuns(txn, dbis.meta));
+  if (runs.empty()) return Status::NotFound("leaf hash not in the log");
   Cursor cur;
-  int rc = cur.Open(txn, dbis.leafidx);
+  int rc = cur.Open(txn, dbis.leafruns);
   if (rc != 0) return LmdbError("opening cursor", rc);
-  MDB_val k = Val(LeafPrefix(leaf)), v;
-  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_KEY);
-  while (rc == 0) {
-    if (v.mv_size != 8) return Status::Corruption("leaf index value has a bad length");
-    uint64_t index = LoadU64(v.mv_data);
-    if (index < size) {
-      std::vector<Hash> got;
-      LEDGER_RETURN_IF_ERROR(ReadNodes({NodeId{0, index}}, &got, lookup));
-      if (got[0] == leaf) return index;
-    }
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT_DUP);
+  std::vector<uint64_t> candidates;
+  for (const LeafRun& run : runs)
+    LEDGER_RETURN_IF_ERROR(RunCandidates(cur.get(), run.id, Prefix48(PrefixOf(leaf)), size, &candidates));
+  for (uint64_t index : candidates) {
+    std::vector<Hash> got;
+    LEDGER_RETURN_IF_ERROR(ReadNodes({NodeId{0, index}}, &got, lookup));
+    if (got[0] == leaf) return index;
   }
-  if (rc != MDB_NOTFOUND) return LmdbError("reading leaf index", rc);
   return Status::NotFound("leaf hash not in the log");
 }
 
@@ -351,7 +700,7 @@ struct Store::Impl {
   Partials partials;
   std::string origin;
   std::shared_ptr<PendingLeaves> pending = std::make_shared<PendingLeaves>();
-  uint64_t indexed_size = 0;  // leaves [0, indexed_size) are in the LMDB leaf index
+  uint64_t indexed_size = 0;  // leaves [0, indexed_size) are in the on-disk leaf index (leafruns)
 
   StatusOr<Txn> Begin(unsigned flags) const {
     MDB_txn* t = nullptr;
@@ -421,13 +770,17 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
       return mdb_dbi_open(txn.get(), name, MDB_CREATE | f, dbi);
     };
     if ((rc = open("entries", 0, &impl->dbis.entries)) != 0 || (rc = open("hashes", 0, &impl->dbis.hashes)) != 0 ||
-        (rc = open("leafidx", MDB_DUPSORT | MDB_DUPFIXED, &impl->dbis.leafidx)) != 0 ||
+        (rc = open("leafruns", 0, &impl->dbis.leafruns)) != 0 ||
         (rc = open("meta", 0, &impl->dbis.meta)) != 0 || (rc = open("state", 0, &impl->dbis.state)) != 0)
       return LmdbError("opening databases", rc);
     LEDGER_ASSIGN_OR_RETURN(auto format, GetValue(txn.get(), impl->dbis.meta, "format"));
-    if (format && *format != kFormatVersion)
-      return Status::FailedPrecondition("store format " + *format + " is not supported by this build");
-    if (!format) {
+    if (format && *format == "1") {
+      LEDGER_RETURN_IF_ERROR(MigrateFormat1(txn.get(), impl->dbis, impl->options.leaf_index_merge_threshold));
+      format.reset();
+    } else if (format && *format != kFormatVersion) {
+      return Status::FailedPrecondition("store format " + *format + " is not supported by this build (it reads formats 1 and 2)");
+    }
+    if (!format) {  // new store, or migrated from format 1
       std::string key = "format";
       MDB_val k = Val(key), v = Val(kFormatVersion);
       if ((rc = mdb_put(txn.get(), impl->dbis.meta, &k, &v, 0)) != 0) return LmdbError("writing format", rc);
@@ -494,10 +847,14 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
 }
 
 StatusOr<std::unique_ptr<LogReader>> Store::Read() const {
-  LEDGER_ASSIGN_OR_RETURN(Txn txn, impl_->Begin(MDB_RDONLY));
+  // The snapshot and the pending generation are taken together (a merge
+  // commits, then swaps the generation under mu): a snapshot from before a
+  // merge keeps the old generation, which still holds the merged leaves.
   std::shared_ptr<const PendingLeaves> pending;
+  Txn txn;
   {
     std::lock_guard<std::mutex> l(impl_->mu);
+    LEDGER_ASSIGN_OR_RETURN(txn, impl_->Begin(MDB_RDONLY));
     pending = impl_->pending;
   }
   auto reader = std::make_unique<SnapshotReader>(std::move(txn), impl_->dbis, std::move(pending));
@@ -525,6 +882,32 @@ uint64_t Store::DiskBytes() const {
   std::string path = impl_->options.dir + "/data.mdb";
   if (stat(path.c_str(), &st) != 0) return 0;
   return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+StatusOr<StoreStats> Store::Stats() const {
+  StoreStats out;
+  out.file_bytes = DiskBytes();
+  LEDGER_ASSIGN_OR_RETURN(Txn txn, impl_->Begin(MDB_RDONLY));
+  MDB_envinfo info;
+  MDB_stat st;
+  int rc = mdb_env_info(impl_->env.get(), &info);
+  if (rc == 0) rc = mdb_env_stat(impl_->env.get(), &st);
+  if (rc != 0) return LmdbError("reading environment statistics", rc);
+  out.page_size = st.ms_psize;
+  out.used_pages = info.me_last_pgno + 1;
+  const Dbis& d = impl_->dbis;
+  std::pair<const char*, MDB_dbi> dbs[] = {
+      {"entries", d.entries}, {"hashes", d.hashes}, {"leafruns", d.leafruns}, {"meta", d.meta}, {"state", d.state}};
+  for (const auto& [name, dbi] : dbs) {
+    if ((rc = mdb_stat(txn.get(), dbi, &st)) != 0) return LmdbError("reading database statistics", rc);
+    out.dbs.push_back(StoreDbStats{name, st.ms_entries, st.ms_branch_pages, st.ms_leaf_pages, st.ms_overflow_pages,
+                                   st.ms_depth});
+  }
+  LEDGER_ASSIGN_OR_RETURN(auto runs, LoadRuns(txn.get(), d.meta));
+  out.leaf_index_runs = runs.size();
+  std::lock_guard<std::mutex> l(impl_->mu);
+  out.pending_leaves = impl_->pending->size();
+  return out;
 }
 
 StatusOr<std::unique_ptr<WriteBatch>> Store::BeginWrite() {
@@ -647,15 +1030,6 @@ Status WriteBatch::DeleteState(ByteView key) {
   return Status::OK();
 }
 
-namespace {
-Status PutMeta(MDB_txn* txn, MDB_dbi dbi, const char* key, ByteView value) {
-  std::string k = key;
-  MDB_val mk = Val(k), mv = Val(value);
-  int rc = mdb_put(txn, dbi, &mk, &mv, 0);
-  if (rc != 0) return LmdbError("writing meta", rc);
-  return Status::OK();
-}
-}  // namespace
 
 Status WriteBatch::SetOrigin(const std::string& origin) {
   Impl& b = *impl_;
@@ -710,16 +1084,18 @@ Status WriteBatch::Commit() {
   if (merge) {
     std::vector<std::pair<uint64_t, uint64_t>> all = b.pending->Sorted();
     all.insert(all.end(), b.batch_prefixes.begin(), b.batch_prefixes.end());
-    std::sort(all.begin(), all.end());
+    std::vector<LeafPair> incoming;
+    incoming.reserve(all.size());
     for (const auto& [prefix, index] : all) {
       if (index >= b.range.size()) continue;  // stale: from a batch that failed
-      std::string key, value;
-      AppendU64(&key, prefix);
-      AppendU64(&value, index);
-      MDB_val k = Val(key), v = Val(value);
-      int rc = mdb_put(txn, b.store->dbis.leafidx, &k, &v, 0);
-      if (rc != 0) return LmdbError("writing leaf index", rc);
+      if (index >= kMaxIndexedLeaf) return Status::ResourceExhausted("leaf index holds at most 2^40 leaves");
+      incoming.push_back(LeafPair{Prefix48(prefix), index});
     }
+    std::sort(incoming.begin(), incoming.end());
+    LEDGER_ASSIGN_OR_RETURN(std::vector<LeafRun> runs, LoadRuns(txn, b.store->dbis.meta));
+    LEDGER_ASSIGN_OR_RETURN(runs, MergeLeafRuns(txn, b.store->dbis.leafruns, std::move(runs), std::move(incoming),
+                                                b.store->options.leaf_index_merge_threshold));
+    LEDGER_RETURN_IF_ERROR(PutMeta(txn, b.store->dbis.meta, "leafruns", EncodeRuns(runs)));
     std::string indexed;
     AppendU64(&indexed, b.range.size());
     LEDGER_RETURN_IF_ERROR(PutMeta(txn, b.store->dbis.meta, "indexed_size", indexed));

@@ -13,6 +13,7 @@
 #include "ledger/rules.h"
 #include "ledger/sequencer.h"
 #include "ledger/store.h"
+#include "ledger/subject_state.h"
 
 namespace ledger {
 
@@ -42,15 +43,28 @@ class RulesHook : public EntryHook {
   // |clock| returns the log's time in Unix seconds.
   RulesHook(LedgerRules rules, std::function<int64_t()> clock) : rules_(std::move(rules)), clock_(std::move(clock)) {}
 
+  // SetSubjectIndexer makes the hook keep the subject index (SPEC.md §14)
+  // through |indexer| (not owned; null: none). Call before the sequencer
+  // starts.
+  void SetSubjectIndexer(SubjectIndexer* indexer) { indexer_ = indexer; }
+
   // Check parses the entry unless |context| is its ParsedEntry already.
+  // Submitted index commitments are refused (PermissionDenied): only the
+  // log appends them, in BatchEnd.
   StatusOr<std::optional<uint64_t>> Check(WriteBatch& batch, ByteView entry, const void* context) override;
   Status Applied(WriteBatch& batch, ByteView entry, const void* context, const AppendedLeaf& leaf) override;
+  // With a subject indexer: its commitment when due, its wake-up time and
+  // its end of batch.
+  Status BatchEnd(WriteBatch& batch, uint64_t* appended) override;
+  std::optional<std::chrono::steady_clock::time_point> NextWake() override;
+  void BatchDone(bool committed) override;
 
   const LedgerRules& rules() const { return rules_; }
 
  private:
   LedgerRules rules_;
   std::function<int64_t()> clock_;
+  SubjectIndexer* indexer_ = nullptr;
   // The entry parsed by the last Check, when no context was given.
   std::optional<ParsedEntry> last_parsed_;
 };

@@ -1,5 +1,6 @@
 // Signed entries of the access ledger: a DSSE-style envelope around a JSON
-// payload of one of four kinds (holder, accessor, policy, access), the
+// payload of one of five kinds (holder, accessor, policy, access, and the
+// log's own subject index commitments), the
 // vocabulary of purposes and data categories, and strict parsing of each.
 // Pure: no storage, no network. See SPEC.md §8–§10 for the byte grammar.
 //
@@ -31,13 +32,14 @@ namespace ledger {
 
 class NoteSigner;
 
-enum class EntryKind { kHolder, kAccessor, kPolicy, kAccess };
+enum class EntryKind { kHolder, kAccessor, kPolicy, kAccess, kIndex };
 
 // Payload types, one per kind, versioned.
 extern const char kHolderPayloadType[];    // application/vnd.access-ledger.holder.v1+json
 extern const char kAccessorPayloadType[];  // application/vnd.access-ledger.accessor.v1+json
 extern const char kPolicyPayloadType[];    // application/vnd.access-ledger.policy.v1+json
 extern const char kAccessPayloadType[];    // application/vnd.access-ledger.access.v1+json
+extern const char kIndexPayloadType[];     // application/vnd.access-ledger.index.v1+json
 
 const char* EntryKindName(EntryKind kind);  // "holder", "accessor", ...
 
@@ -169,11 +171,24 @@ struct AccessRecord {
   std::optional<std::string> detail;
 };
 
+// IndexRecord is a subject index commitment (SPEC.md §14), appended and
+// signed by the log: it covers every access entry below |size|, which is
+// the commitment's own leaf index.
+struct IndexRecord {
+  uint64_t size = 0;
+  Hash root{};            // subject index root over the access entries below size
+  uint64_t subjects = 0;  // distinct subject tags below size
+  uint64_t accesses = 0;  // access entries below size
+  std::string time;
+};
+
 // Payload JSON encoders (compact, fixed key order) used by clients.
 Bytes EncodeHolder(const HolderRecord& r);
 Bytes EncodeAccessor(const AccessorRecord& r);
 Bytes EncodePolicy(const PolicyRecord& r);
 Bytes EncodeAccess(const AccessRecord& r);
+// EncodeIndex renders the one byte form ParseIndex accepts.
+Bytes EncodeIndex(const IndexRecord& r);
 
 // Strict payload parsers: a JSON object with exactly the documented fields,
 // each of the documented type and length, codes from the vocabulary.
@@ -182,17 +197,22 @@ StatusOr<HolderRecord> ParseHolder(ByteView payload);
 StatusOr<AccessorRecord> ParseAccessor(ByteView payload);
 StatusOr<PolicyRecord> ParsePolicy(ByteView payload);
 StatusOr<AccessRecord> ParseAccess(ByteView payload);
+// ParseIndex also requires the payload to be exactly EncodeIndex of what it
+// parsed (compact, fields in order): only the log writes commitments, so
+// one commitment has one byte form. Numbers are at most 2^53.
+StatusOr<IndexRecord> ParseIndex(ByteView payload);
 
 // ParsedEntry is an entry whose envelope, payload and signature all check.
 struct ParsedEntry {
   EntryKind kind;
   Envelope envelope;
-  std::variant<HolderRecord, AccessorRecord, PolicyRecord, AccessRecord> record;
+  std::variant<HolderRecord, AccessorRecord, PolicyRecord, AccessRecord, IndexRecord> record;
 
   const HolderRecord& holder() const { return std::get<HolderRecord>(record); }
   const AccessorRecord& accessor() const { return std::get<AccessorRecord>(record); }
   const PolicyRecord& policy() const { return std::get<PolicyRecord>(record); }
   const AccessRecord& access() const { return std::get<AccessRecord>(record); }
+  const IndexRecord& index() const { return std::get<IndexRecord>(record); }
 };
 
 // ParseEntry parses the envelope and its payload and verifies the

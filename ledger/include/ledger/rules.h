@@ -10,6 +10,7 @@
 //   k/<holder>/<accessor>/<key>     "A <index>" authorised | "R <index>" revoked
 //   p/<holder>/<accessor>           policy in force: "<version> <index>\n<PURPOSE> <CAT>,<CAT>\n..."
 //   r/<accessor>/<request id>       "<index> <hex SHA-256 of the payload>"
+// (The subject index's keys, s/, x/ and i/, are ledger/subject_state.h's.)
 //
 // Refusals name the rule at the start of the message ("undisclosed use: …",
 // "unauthorised key: …", …) and carry the status code the HTTP API maps:
@@ -79,10 +80,17 @@ class LedgerRules {
   // Check decides whether |entry| may be appended now. Returns nullopt to
   // append it, or the index of an earlier access with the same accessor,
   // request id and payload (an idempotent retry). |now| is the log's clock
-  // (Unix seconds). Errors as in the file comment.
-  StatusOr<std::optional<uint64_t>> Check(StateStore& state, const ParsedEntry& entry, int64_t now) const;
+  // (Unix seconds). |position| is the leaf index the entry would get, when
+  // the caller knows it: an index commitment must be signed by the log key
+  // and (when |position| is given) have size == position. Errors as in the
+  // file comment.
+  StatusOr<std::optional<uint64_t>> Check(StateStore& state, const ParsedEntry& entry, int64_t now,
+                                          std::optional<uint64_t> position = std::nullopt) const;
 
-  // Apply records the effect of |entry|, appended at |index|.
+  // Apply records the effect of |entry|, appended at |index|. An index
+  // commitment changes no rules state (the subject index is kept by
+  // ledgerd's SubjectIndexer); one whose size is not |index| is refused
+  // (InvalidArgument).
   Status Apply(StateStore& state, const ParsedEntry& entry, uint64_t index) const;
 
   // Lookups for callers (server, verifier, gate).

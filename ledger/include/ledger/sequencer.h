@@ -34,6 +34,15 @@ struct SequencerOptions {
   size_t max_batch_entries = 4096;                    // per write transaction
   std::chrono::microseconds max_wait{500};            // batch window after the first request
   size_t max_queued_entries = 1 << 20;                // back-pressure: Unavailable beyond this
+  // on_storage_failure is called once, on the sequencer thread, after the
+  // first batch that fails with a storage error (IOError or Corruption, e.g.
+  // a failed write or fsync); its submitters already have that error. From
+  // then on the sequencer refuses every append (Unavailable) without
+  // touching the store: after a failed fsync neither LMDB's environment nor
+  // the page cache can be trusted until the process restarts and re-checks
+  // the store. ledgerd stops cleanly here. A full map is not a storage
+  // failure (ResourceExhausted: appends are refused, everything else works).
+  std::function<void(const Status&)> on_storage_failure;
 };
 
 // EntryHook lets a caller validate entries against state derived from the
@@ -51,6 +60,24 @@ class EntryHook {
   // Applied is called after |entry| was appended at |leaf.index|. A non-OK
   // status fails the whole batch.
   virtual Status Applied(WriteBatch& batch, ByteView entry, const void* context, const AppendedLeaf& leaf) = 0;
+  // BatchEnd is called once per batch after the submitted entries (also for
+  // a batch of none, when NextWake has passed): the hook may append entries
+  // of its own to |batch| (WriteBatch::AppendNew, e.g. the log's subject
+  // index commitments) and sets |*appended| to how many. They are in the
+  // batch's transaction and checkpoint. A non-OK status fails the batch.
+  virtual Status BatchEnd(WriteBatch& batch, uint64_t* appended) {
+    (void)batch;
+    *appended = 0;
+    return Status::OK();
+  }
+  // NextWake returns when the sequencer should run a batch (and so
+  // BatchEnd) even if no request arrives; nullopt for never. Asked before
+  // each wait for requests.
+  virtual std::optional<std::chrono::steady_clock::time_point> NextWake() { return std::nullopt; }
+  // BatchDone is called after every batch that reached Check, Applied or
+  // BatchEnd: |committed| says whether its transaction was committed, so a
+  // hook keeping memory of the batch can keep or drop it.
+  virtual void BatchDone(bool committed) { (void)committed; }
 };
 
 struct SequencedEntry {
@@ -112,6 +139,8 @@ class Sequencer {
   const SequencerStats& stats() const { return stats_; }
   // latest_checkpoint returns the most recent signed checkpoint.
   std::string latest_checkpoint() const;
+  // storage_failure returns OK, or the storage error that stopped appends.
+  Status storage_failure() const;
 
  private:
   struct Request {
@@ -136,6 +165,7 @@ class Sequencer {
   bool started_ = false;
   std::thread thread_;
   std::string checkpoint_;  // guarded by mu_
+  Status storage_failure_;  // guarded by mu_; non-OK once a batch failed in storage
   SequencerStats stats_;
 };
 

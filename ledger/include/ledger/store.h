@@ -7,9 +7,10 @@
 //   entries   u64be index                 -> entry bytes
 //   hashes    u8 group || u64be chunk      -> up to 16 hashes of tree level
 //                                             4*group: nodes (4g, 16c + i)
-//   leafidx   first 8 bytes of leaf hash   -> u64be index (duplicates sorted),
-//             for leaves [0, indexed_size); newer ones are indexed in memory
-//   meta      "size" | "root" | "checkpoint" | "origin" | "format" | "indexed_size"
+//   leafruns  u64be run id || 6-byte prefix -> sorted (6-byte leaf-hash prefix,
+//             5-byte index) pairs: a leveled LSM index of leaves [0, indexed_size);
+//             newer ones are indexed in memory
+//   meta      "size" | "root" | "checkpoint" | "origin" | "format" | "indexed_size" | "leafruns"
 //   state     caller-defined keys          -> caller-defined values
 // A node at level l is read from group l/4 by hashing at most 8 stored
 // hashes, so proofs cost O(log n) reads and a bounded amount of hashing.
@@ -71,6 +72,25 @@ class LogReader : public HashReader {
 
 class WriteBatch;
 
+// StoreDbStats is one LMDB database's page use (Store::Stats).
+struct StoreDbStats {
+  std::string name;
+  uint64_t items = 0;  // LMDB key/value items (leafruns: blocks of pairs)
+  uint64_t branch_pages = 0, leaf_pages = 0, overflow_pages = 0;
+  uint64_t depth = 0;
+};
+
+// StoreStats says where the data file's pages go: for capacity planning
+// and the scale benchmark (ledger-bench scale).
+struct StoreStats {
+  uint64_t page_size = 0;
+  uint64_t file_bytes = 0;   // DiskBytes()
+  uint64_t used_pages = 0;   // up to the highest page in use; the rest of the file is free
+  std::vector<StoreDbStats> dbs;
+  uint64_t leaf_index_runs = 0;   // runs in the on-disk leaf index (SPEC.md §7)
+  uint64_t pending_leaves = 0;    // leaves indexed only in memory
+};
+
 class Store {
  public:
   // Open opens or creates the store in options.dir. Runs the start-up check:
@@ -98,6 +118,8 @@ class Store {
 
   // DiskBytes returns the size of the LMDB data file.
   uint64_t DiskBytes() const;
+  // Stats reports the pages each database uses, from a read snapshot.
+  StatusOr<StoreStats> Stats() const;
 
   struct Impl;
 

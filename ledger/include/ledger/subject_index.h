@@ -149,6 +149,10 @@ struct SubjectLookup {
 // against SubjectIndexRoot(store).
 StatusOr<SubjectLookup> ProveSubject(SubjectNodeStore& store, const SubjectTag& tag);
 
+// LookupSubjectValue returns |tag|'s value in |store|, nullopt if absent:
+// ProveSubject's walk without reading siblings.
+StatusOr<std::optional<SubjectValue>> LookupSubjectValue(SubjectNodeStore& store, const SubjectTag& tag);
+
 // SubjectIndexReferenceRoot computes the root of the tree holding exactly
 // |values| by the recursive definition of SPEC.md §14, with no stored
 // nodes. Slow; for tests and fuzzing against the tree algorithms.

@@ -1,0 +1,204 @@
+// Subject index state in ledgerd (SPEC.md §10, §14): the index's tree nodes,
+// each tag's list of access indices and each (holder, accessor)'s policy
+// history in LMDB's state database, and SubjectIndexer, which keeps them in
+// the sequencer's transactions and appends the log-signed index
+// commitments.
+//
+// State keys (binary; the names' characters exclude '/' and the tag and
+// integers have fixed widths, so every prefix scan is exact):
+//   s/ u16be(depth) prefix[0 .. ceil(depth/8)) tree node: 0x00 || hash (inner)
+//                                             or 0x01 || tag || value (leaf;
+//                                             its hash is recomputed on read)
+//   x/ tag u64be(index)                       "" : access entry |index| has |tag|
+//   q/<holder>/<accessor>/ u64be(index)       "<version>": policy entry |index|
+//   i/last                                    "<index> <subjects> <accesses>" of
+//                                             the latest index commitment
+// The s/ nodes change only when a commitment is appended, so in every read
+// snapshot they hold exactly the tree of the latest commitment's root; x/
+// and q/ keys are written with their entries.
+//
+// Thread-safety: the node stores are used by one thread at a time, like the
+// batch or reader under them. SubjectIndexer is called on the sequencer
+// thread only (through RulesHook), except Recover, called before the
+// sequencer starts.
+#ifndef LEDGER_SUBJECT_STATE_H_
+#define LEDGER_SUBJECT_STATE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ledger/note.h"
+#include "ledger/record.h"
+#include "ledger/rules.h"
+#include "ledger/store.h"
+#include "ledger/subject_index.h"
+
+namespace ledger {
+
+// Key and value encodings of the state above.
+Bytes SubjectNodeKey(unsigned depth, const SubjectTag& prefix);
+Bytes EncodeSubjectNode(const SubjectNode& node);
+// DecodeSubjectNode recomputes a leaf's hash; Corruption if malformed.
+StatusOr<SubjectNode> DecodeSubjectNode(ByteView value);
+Bytes SubjectAccessPrefix(const SubjectTag& tag);
+Bytes SubjectAccessKey(const SubjectTag& tag, uint64_t index);
+Bytes PolicyHistoryPrefix(const std::string& holder, const std::string& accessor);
+Bytes PolicyHistoryKey(const std::string& holder, const std::string& accessor, uint64_t index);
+extern const char kLastCommitmentKey[];  // "i/last"
+
+// LastCommitment is the decoded i/last value.
+struct LastCommitment {
+  uint64_t index = 0;  // leaf index of the commitment (= its size)
+  uint64_t subjects = 0;
+  uint64_t accesses = 0;
+};
+StatusOr<std::optional<LastCommitment>> ReadLastCommitment(StateStore& state);
+
+// BatchSubjectNodeStore keeps the tree in a write batch's state.
+class BatchSubjectNodeStore : public SubjectNodeStore {
+ public:
+  explicit BatchSubjectNodeStore(WriteBatch& batch) : batch_(batch) {}
+  StatusOr<std::optional<SubjectNode>> GetNode(unsigned depth, const SubjectTag& prefix) override;
+  Status PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) override;
+  Status DeleteNode(unsigned depth, const SubjectTag& prefix) override;
+
+ private:
+  WriteBatch& batch_;
+};
+
+// ReaderSubjectNodeStore reads the tree of a read snapshot; writes fail
+// (FailedPrecondition).
+class ReaderSubjectNodeStore : public SubjectNodeStore {
+ public:
+  explicit ReaderSubjectNodeStore(const LogReader& reader) : reader_(reader) {}
+  StatusOr<std::optional<SubjectNode>> GetNode(unsigned depth, const SubjectTag& prefix) override;
+  Status PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) override;
+  Status DeleteNode(unsigned depth, const SubjectTag& prefix) override;
+
+ private:
+  const LogReader& reader_;
+};
+
+// CachingSubjectNodeStore remembers what it read from (and wrote through
+// to) |base| for its lifetime, so a lookup followed by an update of the
+// same paths reads each node once. Short-lived: one commitment.
+class CachingSubjectNodeStore : public SubjectNodeStore {
+ public:
+  explicit CachingSubjectNodeStore(SubjectNodeStore& base) : base_(base) {}
+  StatusOr<std::optional<SubjectNode>> GetNode(unsigned depth, const SubjectTag& prefix) override;
+  Status PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) override;
+  Status DeleteNode(unsigned depth, const SubjectTag& prefix) override;
+
+ private:
+  SubjectNodeStore& base_;
+  std::map<std::pair<unsigned, SubjectTag>, std::optional<SubjectNode>> cache_;
+};
+
+// StateSubjectNodeStore keeps the tree in any StateStore (the replay into
+// a MemoryStateStore). StateStore cannot delete: DeleteNode fails
+// (FailedPrecondition); the tree algorithms never delete.
+class StateSubjectNodeStore : public SubjectNodeStore {
+ public:
+  explicit StateSubjectNodeStore(StateStore& state) : state_(state) {}
+  StatusOr<std::optional<SubjectNode>> GetNode(unsigned depth, const SubjectTag& prefix) override;
+  Status PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) override;
+  Status DeleteNode(unsigned depth, const SubjectTag& prefix) override;
+
+ private:
+  StateStore& state_;
+};
+
+// CommitSubjectAccesses adds |pending| (tag -> its new access indices,
+// ascending, all above those already in the index) to the tree in |nodes|,
+// and records a commitment at |position| in |state| (i/last). Returns the
+// commitment's fields (time left empty). Shared by ledgerd and the replay,
+// so both write the same state.
+StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& nodes, StateStore& state,
+                                            const std::map<SubjectTag, std::vector<uint64_t>>& pending,
+                                            uint64_t position);
+
+// SubjectIndexReplay derives the subject index state (x/, q/, s/ and i/last
+// keys) from the log's entries, fed in order, into |state|, exactly as
+// ledgerd writes it: rebuilding the state from the log alone. Not
+// thread-safe.
+class SubjectIndexReplay {
+ public:
+  explicit SubjectIndexReplay(StateStore& state) : state_(state) {}
+  // Add feeds the (valid, parsed) entry at |index|. For an index
+  // commitment it returns Corruption if the commitment's fields differ
+  // from the rebuilt ones.
+  Status Add(const ParsedEntry& entry, uint64_t index);
+
+ private:
+  StateStore& state_;
+  std::map<SubjectTag, std::vector<uint64_t>> pending_;
+};
+
+// PolicyAt returns the leaf index of the policy entry of (holder, accessor)
+// in force just before entry |index| (the greatest policy index below it),
+// or nullopt if there was none.
+StatusOr<std::optional<uint64_t>> PolicyAt(const LogReader& reader, const std::string& holder,
+                                           const std::string& accessor, uint64_t index);
+
+struct SubjectIndexerOptions {
+  // A commitment is appended at the end of the first batch at least this
+  // long after the first access not yet committed.
+  std::chrono::milliseconds interval{1000};
+};
+
+// SubjectIndexer keeps the subject index. Accesses appended since the last
+// commitment are kept in memory (and rebuilt by Recover from the entries
+// after it); the tree is updated, all pending tags at once, only in the
+// batch that appends the next commitment.
+class SubjectIndexer {
+ public:
+  // |log_key| signs the commitments and must outlive the indexer.
+  SubjectIndexer(const NoteSigner* log_key, SubjectIndexerOptions options);
+
+  // Recover rebuilds the pending accesses from the entries after the last
+  // commitment. For a log without any commitment (also one written before
+  // the subject index existed) it writes the x/ and q/ keys of all entries
+  // in one transaction first. Call before the sequencer starts.
+  Status Recover(Store& store);
+
+  // Applied records entry |index| of the batch (x/ or q/ key; pending).
+  Status Applied(WriteBatch& batch, const ParsedEntry& entry, uint64_t index);
+  // BatchEnd appends a commitment if one is due (see options); |rules| and
+  // |now| (Unix seconds) check it like any entry.
+  Status BatchEnd(WriteBatch& batch, const LedgerRules& rules, int64_t now, uint64_t* appended);
+  std::optional<std::chrono::steady_clock::time_point> NextWake() const;
+  void BatchDone(bool committed);
+
+  // set_interval changes the commitment interval; thread-safe, taking
+  // effect at the next batch (tests use it to force a commitment).
+  void set_interval(std::chrono::milliseconds interval) { interval_ms_ = interval.count(); }
+
+  // pending_accesses returns the number of accesses not yet committed.
+  size_t pending_accesses() const { return pending_count_ + batch_pending_.size(); }
+
+ private:
+  std::chrono::milliseconds interval() const { return std::chrono::milliseconds(interval_ms_.load()); }
+
+  const NoteSigner* log_key_;
+  std::atomic<int64_t> interval_ms_;
+  // Committed to the log, not yet to the index: tag -> indices ascending.
+  std::map<SubjectTag, std::vector<uint64_t>> pending_;
+  size_t pending_count_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> first_pending_;
+  // Of the batch in progress.
+  std::vector<std::pair<SubjectTag, uint64_t>> batch_pending_;
+  std::optional<std::chrono::steady_clock::time_point> batch_first_;
+  bool batch_commits_ = false;  // this batch's BatchEnd tried (or made) a commitment
+  // After a failed commitment, wait an interval before trying again.
+  std::optional<std::chrono::steady_clock::time_point> retry_at_;
+};
+
+}  // namespace ledger
+
+#endif  // LEDGER_SUBJECT_STATE_H_

@@ -1,0 +1,502 @@
+// Subject index (SPEC.md §14): value chains, node hashes, proofs, the tree
+// algorithms over a SubjectNodeStore, and a compact in-memory store.
+#include "ledger/subject_index.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <string>
+
+namespace ledger {
+
+namespace {
+
+Bytes U64Be(uint64_t v) {
+  Bytes b;
+  AppendU64(&b, v);
+  return b;
+}
+
+Hash HashOrEmpty(const std::optional<SubjectNode>& node) {
+  return node ? node->hash : SubjectEmptyHash();
+}
+
+// FirstDifferingBit returns the first bit position (0..255) where |a| and
+// |b| differ; 256 if they are equal.
+unsigned FirstDifferingBit(const SubjectTag& a, const SubjectTag& b) {
+  for (unsigned i = 0; i < 32; ++i) {
+    uint8_t x = a[i] ^ b[i];
+    if (x != 0) {
+      unsigned bit = 0;
+      while ((x & (0x80u >> bit)) == 0) ++bit;
+      return i * 8 + bit;
+    }
+  }
+  return 256;
+}
+
+SubjectTag WithBit(SubjectTag tag, unsigned depth) {
+  tag[depth / 8] |= static_cast<uint8_t>(0x80u >> (depth % 8));
+  return tag;
+}
+
+SubjectNode MakeLeaf(const SubjectTag& tag, const SubjectValue& value) {
+  SubjectNode n;
+  n.leaf = true;
+  n.tag = tag;
+  n.value = value;
+  n.hash = SubjectLeafHash(tag, value);
+  return n;
+}
+
+SubjectNode MakeInner(const Hash& hash) {
+  SubjectNode n;
+  n.leaf = false;
+  n.hash = hash;
+  return n;
+}
+
+}  // namespace
+
+SubjectValue ExtendSubjectValue(const SubjectValue& value, uint64_t index) {
+  SubjectValue out;
+  out.count = value.count + 1;
+  Bytes idx = U64Be(index);
+  out.chain = Sha256Prefixed(0x04, HashView(value.chain), idx);
+  return out;
+}
+
+SubjectValue SubjectValueOf(const std::vector<uint64_t>& indices) {
+  SubjectValue v;
+  for (uint64_t i : indices) v = ExtendSubjectValue(v, i);
+  return v;
+}
+
+Bytes EncodeSubjectValue(const SubjectValue& value) {
+  Bytes b;
+  b.reserve(kSubjectValueSize);
+  AppendU64(&b, value.count);
+  b.append(HashView(value.chain));
+  return b;
+}
+
+StatusOr<SubjectValue> DecodeSubjectValue(ByteView bytes) {
+  if (bytes.size() != kSubjectValueSize) return Status::InvalidArgument("subject value is not 40 bytes");
+  SubjectValue v;
+  v.count = LoadU64(bytes.data());
+  std::memcpy(v.chain.data(), bytes.data() + 8, 32);
+  return v;
+}
+
+Hash SubjectLeafHash(const SubjectTag& tag, const SubjectValue& value) {
+  return Sha256Prefixed(0x02, HashView(tag), EncodeSubjectValue(value));
+}
+
+Hash SubjectNodeHash(const Hash& left, const Hash& right) {
+  return Sha256Prefixed(0x03, HashView(left), HashView(right));
+}
+
+Hash SubjectEmptyHash() { return Hash{}; }
+
+int SubjectTagBit(const SubjectTag& tag, unsigned depth) {
+  return (tag[depth / 8] >> (7 - depth % 8)) & 1;
+}
+
+SubjectTag SubjectPrefix(const SubjectTag& tag, unsigned depth) {
+  SubjectTag out{};
+  if (depth >= 256) return tag;
+  unsigned full = depth / 8;
+  std::memcpy(out.data(), tag.data(), full);
+  unsigned rest = depth % 8;
+  if (rest != 0) out[full] = static_cast<uint8_t>(tag[full] & (0xFF00u >> rest));
+  return out;
+}
+
+const char* SubjectIndexProofEndName(SubjectIndexProof::End end) {
+  switch (end) {
+    case SubjectIndexProof::End::kMember:
+      return "member";
+    case SubjectIndexProof::End::kEmpty:
+      return "empty";
+    case SubjectIndexProof::End::kLeaf:
+      return "leaf";
+  }
+  return "empty";
+}
+
+StatusOr<SubjectIndexProof::End> ParseSubjectIndexProofEnd(std::string_view name) {
+  if (name == "member") return SubjectIndexProof::End::kMember;
+  if (name == "empty") return SubjectIndexProof::End::kEmpty;
+  if (name == "leaf") return SubjectIndexProof::End::kLeaf;
+  return Status::InvalidArgument("unknown index proof end: " + std::string(name));
+}
+
+Status VerifySubjectIndexProof(const Hash& root, const SubjectTag& tag, const std::optional<SubjectValue>& value,
+                               const SubjectIndexProof& proof) {
+  const size_t k = proof.siblings.size();
+  if (k > 256) return Status::InvalidArgument("index proof has more than 256 siblings");
+  Hash h;
+  switch (proof.end) {
+    case SubjectIndexProof::End::kMember:
+      if (!value) return Status::InvalidArgument("member proof needs the tag's value");
+      h = SubjectLeafHash(tag, *value);
+      break;
+    case SubjectIndexProof::End::kEmpty:
+      if (value) return Status::InvalidArgument("empty proof is for an absent tag");
+      h = SubjectEmptyHash();
+      break;
+    case SubjectIndexProof::End::kLeaf:
+      if (value) return Status::InvalidArgument("leaf proof is for an absent tag");
+      if (proof.other_tag == tag) return Status::InvalidArgument("leaf proof's other tag is the tag itself");
+      if (FirstDifferingBit(proof.other_tag, tag) < k) {
+        return Status::InvalidArgument("leaf proof's other tag is not on the tag's path");
+      }
+      h = SubjectLeafHash(proof.other_tag, proof.other_value);
+      break;
+  }
+  for (size_t d = k; d >= 1; --d) {
+    const Hash& sib = proof.siblings[d - 1];
+    h = SubjectTagBit(tag, static_cast<unsigned>(d - 1)) == 0 ? SubjectNodeHash(h, sib) : SubjectNodeHash(sib, h);
+  }
+  if (h != root) return Status::PermissionDenied("index proof does not lead to the commitment's root");
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// MemorySubjectNodeStore
+//
+// Nodes at depth <= 56 are found through an open-addressing (linear
+// probing) table of 16-byte slots keyed by (first 7 prefix bytes, depth);
+// a slot refers into one of two arenas: 32-byte inner hashes, or 72-byte
+// leaves (tag, count, chain; the leaf hash is recomputed on read, one
+// SHA-256, to save 32 bytes per subject). Deeper nodes (only tags sharing
+// more than 56 bits, i.e. chosen to collide) live in a std::map.
+
+struct MemorySubjectNodeStore::Impl {
+  static constexpr uint64_t kEmptyKey = ~uint64_t{0};
+  static constexpr uint32_t kLeafBit = 0x80000000u;
+  static constexpr unsigned kMaxPackedDepth = 56;
+
+  struct Slot {
+    uint64_t key = kEmptyKey;
+    uint32_t ref = 0;
+  };
+  struct LeafRec {
+    SubjectTag tag;
+    uint64_t count;
+    Hash chain;
+  };
+
+  std::vector<Slot> slots = std::vector<Slot>(64);
+  size_t used = 0;
+  std::vector<Hash> inner;
+  std::vector<uint32_t> inner_free;
+  std::vector<LeafRec> leaves;
+  std::vector<uint32_t> leaf_free;
+  std::map<std::pair<unsigned, SubjectTag>, uint32_t> deep;
+
+  static uint64_t PackKey(unsigned depth, const SubjectTag& prefix) {
+    uint64_t k = 0;
+    for (int i = 0; i < 7; ++i) k = (k << 8) | prefix[i];
+    return (k << 8) | depth;
+  }
+  static uint64_t Mix(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+  }
+  size_t mask() const { return slots.size() - 1; }
+
+  // Find returns the slot holding |key|, or the empty slot ending its probe.
+  size_t Find(uint64_t key) const {
+    size_t i = Mix(key) & mask();
+    while (slots[i].key != kEmptyKey && slots[i].key != key) i = (i + 1) & mask();
+    return i;
+  }
+
+  void Grow() {
+    std::vector<Slot> old;
+    old.swap(slots);
+    slots.assign(old.size() * 2, Slot{});
+    for (const Slot& s : old) {
+      if (s.key == kEmptyKey) continue;
+      slots[Find(s.key)] = s;
+    }
+  }
+
+  // EraseSlot removes slot |i| with backward-shift deletion, so probes
+  // never need tombstones.
+  void EraseSlot(size_t i) {
+    size_t j = i;
+    for (;;) {
+      slots[i].key = kEmptyKey;
+      for (;;) {
+        j = (j + 1) & mask();
+        if (slots[j].key == kEmptyKey) return;
+        size_t home = Mix(slots[j].key) & mask();
+        bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+        if (!stays) break;
+      }
+      slots[i] = slots[j];
+      i = j;
+    }
+  }
+
+  void Release(uint32_t ref) {
+    if (ref & kLeafBit) {
+      leaf_free.push_back(ref & ~kLeafBit);
+    } else {
+      inner_free.push_back(ref);
+    }
+  }
+
+  uint32_t Store(const SubjectNode& node) {
+    if (node.leaf) {
+      LeafRec rec{node.tag, node.value.count, node.value.chain};
+      uint32_t i;
+      if (!leaf_free.empty()) {
+        i = leaf_free.back();
+        leaf_free.pop_back();
+        leaves[i] = rec;
+      } else {
+        i = static_cast<uint32_t>(leaves.size());
+        leaves.push_back(rec);
+      }
+      return i | kLeafBit;
+    }
+    uint32_t i;
+    if (!inner_free.empty()) {
+      i = inner_free.back();
+      inner_free.pop_back();
+      inner[i] = node.hash;
+    } else {
+      i = static_cast<uint32_t>(inner.size());
+      inner.push_back(node.hash);
+    }
+    return i;
+  }
+
+  // Overwrite replaces the node behind |ref| in place when the kind is
+  // unchanged; otherwise releases it and stores anew.
+  uint32_t Overwrite(uint32_t ref, const SubjectNode& node) {
+    bool was_leaf = (ref & kLeafBit) != 0;
+    if (was_leaf == node.leaf) {
+      if (node.leaf) {
+        leaves[ref & ~kLeafBit] = LeafRec{node.tag, node.value.count, node.value.chain};
+      } else {
+        inner[ref] = node.hash;
+      }
+      return ref;
+    }
+    Release(ref);
+    return Store(node);
+  }
+
+  SubjectNode Load(uint32_t ref) const {
+    if (ref & kLeafBit) {
+      const LeafRec& r = leaves[ref & ~kLeafBit];
+      SubjectValue v;
+      v.count = r.count;
+      v.chain = r.chain;
+      return MakeLeaf(r.tag, v);
+    }
+    return MakeInner(inner[ref]);
+  }
+};
+
+MemorySubjectNodeStore::MemorySubjectNodeStore() : impl_(std::make_unique<Impl>()) {}
+MemorySubjectNodeStore::~MemorySubjectNodeStore() = default;
+
+StatusOr<std::optional<SubjectNode>> MemorySubjectNodeStore::GetNode(unsigned depth, const SubjectTag& prefix) {
+  if (depth > 256) return Status::InvalidArgument("subject node depth above 256");
+  if (depth > Impl::kMaxPackedDepth) {
+    auto it = impl_->deep.find({depth, prefix});
+    if (it == impl_->deep.end()) return std::optional<SubjectNode>();
+    return std::optional<SubjectNode>(impl_->Load(it->second));
+  }
+  const Impl::Slot& s = impl_->slots[impl_->Find(Impl::PackKey(depth, prefix))];
+  if (s.key == Impl::kEmptyKey) return std::optional<SubjectNode>();
+  return std::optional<SubjectNode>(impl_->Load(s.ref));
+}
+
+Status MemorySubjectNodeStore::PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) {
+  if (depth > 256) return Status::InvalidArgument("subject node depth above 256");
+  if (depth > Impl::kMaxPackedDepth) {
+    auto it = impl_->deep.find({depth, prefix});
+    if (it == impl_->deep.end()) {
+      impl_->deep.emplace(std::make_pair(depth, prefix), impl_->Store(node));
+    } else {
+      it->second = impl_->Overwrite(it->second, node);
+    }
+    return Status::OK();
+  }
+  uint64_t key = Impl::PackKey(depth, prefix);
+  size_t i = impl_->Find(key);
+  if (impl_->slots[i].key == key) {
+    impl_->slots[i].ref = impl_->Overwrite(impl_->slots[i].ref, node);
+    return Status::OK();
+  }
+  if ((impl_->used + 1) * 10 > impl_->slots.size() * 7) {
+    impl_->Grow();
+    i = impl_->Find(key);
+  }
+  impl_->slots[i].key = key;
+  impl_->slots[i].ref = impl_->Store(node);
+  impl_->used++;
+  return Status::OK();
+}
+
+Status MemorySubjectNodeStore::DeleteNode(unsigned depth, const SubjectTag& prefix) {
+  if (depth > 256) return Status::InvalidArgument("subject node depth above 256");
+  if (depth > Impl::kMaxPackedDepth) {
+    auto it = impl_->deep.find({depth, prefix});
+    if (it != impl_->deep.end()) {
+      impl_->Release(it->second);
+      impl_->deep.erase(it);
+    }
+    return Status::OK();
+  }
+  size_t i = impl_->Find(Impl::PackKey(depth, prefix));
+  if (impl_->slots[i].key == Impl::kEmptyKey) return Status::OK();
+  impl_->Release(impl_->slots[i].ref);
+  impl_->EraseSlot(i);
+  impl_->used--;
+  return Status::OK();
+}
+
+size_t MemorySubjectNodeStore::node_count() const { return impl_->used + impl_->deep.size(); }
+
+// ---------------------------------------------------------------------------
+// Tree algorithms
+
+StatusOr<Hash> SubjectIndexRoot(SubjectNodeStore& store) {
+  LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> root, store.GetNode(0, SubjectTag{}));
+  return HashOrEmpty(root);
+}
+
+StatusOr<Hash> ApplySubjectUpdates(SubjectNodeStore& store,
+                                   const std::vector<std::pair<SubjectTag, SubjectValue>>& updates) {
+  {
+    std::vector<SubjectTag> tags;
+    tags.reserve(updates.size());
+    for (const auto& u : updates) tags.push_back(u.first);
+    std::sort(tags.begin(), tags.end());
+    if (std::adjacent_find(tags.begin(), tags.end()) != tags.end()) {
+      return Status::InvalidArgument("a tag appears twice in one subject index update");
+    }
+  }
+  // Phase 1: structural changes. Inner nodes on every touched path are
+  // written with a placeholder hash and remembered as dirty; leaves are
+  // written with their final hash.
+  std::vector<std::pair<unsigned, SubjectTag>> dirty;
+  const Hash placeholder{};
+  for (const auto& [tag, value] : updates) {
+    unsigned d = 0;
+    SubjectTag prefix{};
+    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> node, store.GetNode(0, prefix));
+    for (;;) {
+      if (!node) {
+        LEDGER_RETURN_IF_ERROR(store.PutNode(d, prefix, MakeLeaf(tag, value)));
+        break;
+      }
+      if (node->leaf) {
+        if (node->tag == tag) {
+          LEDGER_RETURN_IF_ERROR(store.PutNode(d, prefix, MakeLeaf(tag, value)));
+          break;
+        }
+        // Split: inner nodes from d down to the first differing bit s,
+        // then the two leaves side by side at depth s + 1.
+        const SubjectNode other = *node;
+        unsigned s = FirstDifferingBit(tag, other.tag);  // s >= d: they share d bits
+        for (unsigned e = d; e <= s; ++e) {
+          SubjectTag p = SubjectPrefix(tag, e);
+          LEDGER_RETURN_IF_ERROR(store.PutNode(e, p, MakeInner(placeholder)));
+          dirty.emplace_back(e, p);
+        }
+        LEDGER_RETURN_IF_ERROR(store.PutNode(s + 1, SubjectPrefix(other.tag, s + 1), other));
+        LEDGER_RETURN_IF_ERROR(store.PutNode(s + 1, SubjectPrefix(tag, s + 1), MakeLeaf(tag, value)));
+        break;
+      }
+      // Inner node: descend.
+      dirty.emplace_back(d, prefix);
+      ++d;
+      prefix = SubjectPrefix(tag, d);
+      LEDGER_ASSIGN_OR_RETURN(node, store.GetNode(d, prefix));
+    }
+  }
+  // Phase 2: recompute each dirty inner node once, deepest first, so its
+  // children are final when it is hashed.
+  std::sort(dirty.begin(), dirty.end(), [](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first > b.first;
+    return a.second < b.second;
+  });
+  dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
+  for (const auto& [d, prefix] : dirty) {
+    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> left, store.GetNode(d + 1, prefix));
+    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> right, store.GetNode(d + 1, WithBit(prefix, d)));
+    LEDGER_RETURN_IF_ERROR(store.PutNode(d, prefix, MakeInner(SubjectNodeHash(HashOrEmpty(left), HashOrEmpty(right)))));
+  }
+  return SubjectIndexRoot(store);
+}
+
+StatusOr<SubjectLookup> ProveSubject(SubjectNodeStore& store, const SubjectTag& tag) {
+  SubjectLookup out;
+  out.proof.end = SubjectIndexProof::End::kEmpty;
+  unsigned d = 0;
+  LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> node, store.GetNode(0, SubjectTag{}));
+  for (;;) {
+    if (!node) {
+      out.proof.end = SubjectIndexProof::End::kEmpty;
+      return out;
+    }
+    if (node->leaf) {
+      if (node->tag == tag) {
+        out.proof.end = SubjectIndexProof::End::kMember;
+        out.value = node->value;
+      } else {
+        out.proof.end = SubjectIndexProof::End::kLeaf;
+        out.proof.other_tag = node->tag;
+        out.proof.other_value = node->value;
+      }
+      return out;
+    }
+    if (d >= 256) return Status::Corruption("subject index has an inner node at depth 256");
+    SubjectTag child = SubjectPrefix(tag, d + 1);
+    SubjectTag sibling = child;
+    sibling[d / 8] ^= static_cast<uint8_t>(0x80u >> (d % 8));
+    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> sib, store.GetNode(d + 1, sibling));
+    out.proof.siblings.push_back(HashOrEmpty(sib));
+    ++d;
+    LEDGER_ASSIGN_OR_RETURN(node, store.GetNode(d, child));
+  }
+}
+
+StatusOr<std::optional<SubjectValue>> LookupSubjectValue(SubjectNodeStore& store, const SubjectTag& tag) {
+  unsigned d = 0;
+  LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> node, store.GetNode(0, SubjectTag{}));
+  for (;;) {
+    if (!node) return std::optional<SubjectValue>();
+    if (node->leaf) return node->tag == tag ? std::optional<SubjectValue>(node->value) : std::optional<SubjectValue>();
+    if (d >= 256) return Status::Corruption("subject index has an inner node at depth 256");
+    ++d;
+    LEDGER_ASSIGN_OR_RETURN(node, store.GetNode(d, SubjectPrefix(tag, d)));
+  }
+}
+
+Hash SubjectIndexReferenceRoot(const std::map<SubjectTag, SubjectValue>& values) {
+  std::vector<std::pair<SubjectTag, SubjectValue>> all(values.begin(), values.end());
+  // Sorted by tag, so each subtree is a contiguous range [lo, hi).
+  std::function<Hash(unsigned, size_t, size_t)> rec = [&](unsigned depth, size_t lo, size_t hi) -> Hash {
+    if (lo == hi) return SubjectEmptyHash();
+    if (hi - lo == 1) return SubjectLeafHash(all[lo].first, all[lo].second);
+    size_t mid = lo;
+    while (mid < hi && SubjectTagBit(all[mid].first, depth) == 0) ++mid;
+    return SubjectNodeHash(rec(depth + 1, lo, mid), rec(depth + 1, mid, hi));
+  };
+  return rec(0, 0, all.size());
+}
+
+}  // namespace ledger

@@ -1,0 +1,358 @@
+#include "ledger/subject_state.h"
+
+#include <cstring>
+
+#include "ledger/ledger_hook.h"
+#include "ledger/merkle.h"
+
+namespace ledger {
+
+const char kLastCommitmentKey[] = "i/last";
+
+Bytes SubjectNodeKey(unsigned depth, const SubjectTag& prefix) {
+  // Bits at and after |depth| are zero, so ceil(depth / 8) bytes say it all.
+  Bytes k = "s/";
+  AppendU16(&k, static_cast<uint16_t>(depth));
+  k.append(reinterpret_cast<const char*>(prefix.data()), (std::min(depth, 256u) + 7) / 8);
+  return k;
+}
+
+Bytes EncodeSubjectNode(const SubjectNode& node) {
+  Bytes v;
+  if (node.leaf) {
+    v.push_back('\x01');
+    v.append(HashView(node.tag));
+    v.append(EncodeSubjectValue(node.value));
+  } else {
+    v.push_back('\x00');
+    v.append(HashView(node.hash));
+  }
+  return v;
+}
+
+StatusOr<SubjectNode> DecodeSubjectNode(ByteView value) {
+  SubjectNode n;
+  if (value.size() == 33 && value[0] == '\x00') {
+    std::memcpy(n.hash.data(), value.data() + 1, 32);
+    return n;
+  }
+  if (value.size() == 1 + 32 + kSubjectValueSize && value[0] == '\x01') {
+    n.leaf = true;
+    std::memcpy(n.tag.data(), value.data() + 1, 32);
+    auto v = DecodeSubjectValue(value.substr(33));
+    if (!v.ok()) return Status::Corruption("subject index node value is malformed");
+    n.value = *v;
+    n.hash = SubjectLeafHash(n.tag, n.value);
+    return n;
+  }
+  return Status::Corruption("subject index node value is malformed");
+}
+
+Bytes SubjectAccessPrefix(const SubjectTag& tag) {
+  Bytes k = "x/";
+  k.append(HashView(tag));
+  return k;
+}
+
+Bytes SubjectAccessKey(const SubjectTag& tag, uint64_t index) {
+  Bytes k = SubjectAccessPrefix(tag);
+  AppendU64(&k, index);
+  return k;
+}
+
+Bytes PolicyHistoryPrefix(const std::string& holder, const std::string& accessor) {
+  return "q/" + holder + "/" + accessor + "/";
+}
+
+Bytes PolicyHistoryKey(const std::string& holder, const std::string& accessor, uint64_t index) {
+  Bytes k = PolicyHistoryPrefix(holder, accessor);
+  AppendU64(&k, index);
+  return k;
+}
+
+StatusOr<std::optional<LastCommitment>> ReadLastCommitment(StateStore& state) {
+  LEDGER_ASSIGN_OR_RETURN(auto v, state.Get(kLastCommitmentKey));
+  if (!v) return std::optional<LastCommitment>();
+  auto bad = [] { return Status::Corruption("derived state value for i/last is malformed"); };
+  size_t a = v->find(' ');
+  if (a == std::string::npos) return bad();
+  size_t b = v->find(' ', a + 1);
+  if (b == std::string::npos) return bad();
+  auto index = ParseUint64(std::string_view(*v).substr(0, a));
+  auto subjects = ParseUint64(std::string_view(*v).substr(a + 1, b - a - 1));
+  auto accesses = ParseUint64(std::string_view(*v).substr(b + 1));
+  if (!index.ok() || !subjects.ok() || !accesses.ok()) return bad();
+  return std::optional<LastCommitment>(LastCommitment{*index, *subjects, *accesses});
+}
+
+// --- node stores ------------------------------------------------------------
+
+StatusOr<std::optional<SubjectNode>> BatchSubjectNodeStore::GetNode(unsigned depth, const SubjectTag& prefix) {
+  LEDGER_ASSIGN_OR_RETURN(auto v, batch_.GetState(SubjectNodeKey(depth, prefix)));
+  if (!v) return std::optional<SubjectNode>();
+  LEDGER_ASSIGN_OR_RETURN(SubjectNode n, DecodeSubjectNode(*v));
+  return std::optional<SubjectNode>(n);
+}
+
+Status BatchSubjectNodeStore::PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) {
+  return batch_.PutState(SubjectNodeKey(depth, prefix), EncodeSubjectNode(node));
+}
+
+Status BatchSubjectNodeStore::DeleteNode(unsigned depth, const SubjectTag& prefix) {
+  return batch_.DeleteState(SubjectNodeKey(depth, prefix));
+}
+
+StatusOr<std::optional<SubjectNode>> ReaderSubjectNodeStore::GetNode(unsigned depth, const SubjectTag& prefix) {
+  LEDGER_ASSIGN_OR_RETURN(auto v, reader_.GetState(SubjectNodeKey(depth, prefix)));
+  if (!v) return std::optional<SubjectNode>();
+  LEDGER_ASSIGN_OR_RETURN(SubjectNode n, DecodeSubjectNode(*v));
+  return std::optional<SubjectNode>(n);
+}
+
+Status ReaderSubjectNodeStore::PutNode(unsigned, const SubjectTag&, const SubjectNode&) {
+  return Status::FailedPrecondition("read-only subject index");
+}
+
+Status ReaderSubjectNodeStore::DeleteNode(unsigned, const SubjectTag&) {
+  return Status::FailedPrecondition("read-only subject index");
+}
+
+StatusOr<std::optional<SubjectNode>> CachingSubjectNodeStore::GetNode(unsigned depth, const SubjectTag& prefix) {
+  auto it = cache_.find({depth, prefix});
+  if (it != cache_.end()) return it->second;
+  LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> n, base_.GetNode(depth, prefix));
+  cache_.emplace(std::make_pair(depth, prefix), n);
+  return n;
+}
+
+Status CachingSubjectNodeStore::PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) {
+  LEDGER_RETURN_IF_ERROR(base_.PutNode(depth, prefix, node));
+  cache_[{depth, prefix}] = node;
+  return Status::OK();
+}
+
+Status CachingSubjectNodeStore::DeleteNode(unsigned depth, const SubjectTag& prefix) {
+  LEDGER_RETURN_IF_ERROR(base_.DeleteNode(depth, prefix));
+  cache_[{depth, prefix}] = std::nullopt;
+  return Status::OK();
+}
+
+StatusOr<std::optional<SubjectNode>> StateSubjectNodeStore::GetNode(unsigned depth, const SubjectTag& prefix) {
+  LEDGER_ASSIGN_OR_RETURN(auto v, state_.Get(SubjectNodeKey(depth, prefix)));
+  if (!v) return std::optional<SubjectNode>();
+  LEDGER_ASSIGN_OR_RETURN(SubjectNode n, DecodeSubjectNode(*v));
+  return std::optional<SubjectNode>(n);
+}
+
+Status StateSubjectNodeStore::PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) {
+  return state_.Put(SubjectNodeKey(depth, prefix), EncodeSubjectNode(node));
+}
+
+Status StateSubjectNodeStore::DeleteNode(unsigned, const SubjectTag&) {
+  return Status::FailedPrecondition("a StateStore cannot delete subject index nodes");
+}
+
+StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& store, StateStore& state,
+                                            const std::map<SubjectTag, std::vector<uint64_t>>& pending,
+                                            uint64_t position) {
+  LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(state));
+  IndexRecord r;
+  r.size = position;
+  r.subjects = last ? last->subjects : 0;
+  r.accesses = last ? last->accesses : 0;
+  // Lookups and updates walk the same paths: read each node once.
+  CachingSubjectNodeStore nodes(store);
+  std::vector<std::pair<SubjectTag, SubjectValue>> updates;
+  updates.reserve(pending.size());
+  for (const auto& [tag, indices] : pending) {
+    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectValue> value, LookupSubjectValue(nodes, tag));
+    if (!value) {
+      value = SubjectValue{};
+      r.subjects++;
+    }
+    for (uint64_t i : indices) *value = ExtendSubjectValue(*value, i);
+    r.accesses += indices.size();
+    updates.emplace_back(tag, *value);
+  }
+  LEDGER_ASSIGN_OR_RETURN(r.root, ApplySubjectUpdates(nodes, updates));
+  LEDGER_RETURN_IF_ERROR(state.Put(kLastCommitmentKey, std::to_string(position) + " " + std::to_string(r.subjects) + " " +
+                                                           std::to_string(r.accesses)));
+  return r;
+}
+
+Status SubjectIndexReplay::Add(const ParsedEntry& entry, uint64_t index) {
+  switch (entry.kind) {
+    case EntryKind::kPolicy: {
+      const PolicyRecord& r = entry.policy();
+      return state_.Put(PolicyHistoryKey(r.holder, r.accessor, index), std::to_string(r.version));
+    }
+    case EntryKind::kAccess: {
+      LEDGER_ASSIGN_OR_RETURN(SubjectTag tag, HashFromBytes(entry.access().subject));
+      pending_[tag].push_back(index);
+      return state_.Put(SubjectAccessKey(tag, index), "");
+    }
+    case EntryKind::kIndex: {
+      StateSubjectNodeStore nodes(state_);
+      LEDGER_ASSIGN_OR_RETURN(IndexRecord rebuilt, CommitSubjectAccesses(nodes, state_, pending_, index));
+      pending_.clear();
+      const IndexRecord& got = entry.index();
+      if (got.size != rebuilt.size || got.root != rebuilt.root || got.subjects != rebuilt.subjects ||
+          got.accesses != rebuilt.accesses)
+        return Status::Corruption("index commitment " + std::to_string(index) + " differs from the index rebuilt by replay");
+      return Status::OK();
+    }
+    default:
+      return Status::OK();
+  }
+}
+
+StatusOr<std::optional<uint64_t>> PolicyAt(const LogReader& reader, const std::string& holder,
+                                           const std::string& accessor, uint64_t index) {
+  Bytes prefix = PolicyHistoryPrefix(holder, accessor);
+  std::optional<uint64_t> best;
+  bool malformed = false;
+  LEDGER_RETURN_IF_ERROR(reader.ForEachState(prefix, [&](ByteView key, ByteView) {
+    if (key.size() != prefix.size() + 8) {
+      malformed = true;
+      return;
+    }
+    uint64_t p = LoadU64(key.data() + prefix.size());
+    if (p < index && (!best || p > *best)) best = p;
+  }));
+  if (malformed) return Status::Corruption("derived state key under " + prefix + " is malformed");
+  return best;
+}
+
+// --- SubjectIndexer ---------------------------------------------------------
+
+namespace {
+
+// AccessTag returns the subject tag of an access entry's payload.
+StatusOr<SubjectTag> AccessTag(const AccessRecord& r) { return HashFromBytes(r.subject); }
+
+}  // namespace
+
+SubjectIndexer::SubjectIndexer(const NoteSigner* log_key, SubjectIndexerOptions options)
+    : log_key_(log_key), interval_ms_(options.interval.count()) {}
+
+Status SubjectIndexer::Recover(Store& store) {
+  pending_.clear();
+  pending_count_ = 0;
+  first_pending_.reset();
+  batch_pending_.clear();
+  batch_first_.reset();
+  batch_commits_ = false;
+  retry_at_.reset();
+
+  LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
+  ReaderStateStore state(*reader);
+  LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(state));
+  const uint64_t start = last ? last->index + 1 : 0;
+  const uint64_t size = reader->size();
+  // Without any commitment the x/ and q/ keys may be missing (a log from
+  // before the subject index): write them, idempotently, while scanning.
+  std::unique_ptr<WriteBatch> batch;
+  if (!last && size > 0) {
+    LEDGER_ASSIGN_OR_RETURN(batch, store.BeginWrite());
+  }
+  constexpr uint64_t kChunk = 1024;
+  for (uint64_t i = start; i < size; i += kChunk) {
+    uint64_t n = std::min(kChunk, size - i);
+    LEDGER_ASSIGN_OR_RETURN(auto entries, reader->GetEntries(i, n));
+    for (uint64_t j = 0; j < n; j++) {
+      // Logged entries were checked when appended: parse, don't re-verify.
+      auto env = ParseEnvelope(entries[j]);
+      if (!env.ok()) return Status::Corruption("entry " + std::to_string(i + j) + " does not parse: " + env.status().message());
+      if (env->payload_type == kAccessPayloadType) {
+        auto r = ParseAccess(env->payload);
+        if (!r.ok()) return Status::Corruption("entry " + std::to_string(i + j) + " does not parse: " + r.status().message());
+        LEDGER_ASSIGN_OR_RETURN(SubjectTag tag, AccessTag(*r));
+        pending_[tag].push_back(i + j);
+        pending_count_++;
+        if (batch) LEDGER_RETURN_IF_ERROR(batch->PutState(SubjectAccessKey(tag, i + j), ""));
+      } else if (batch && env->payload_type == kPolicyPayloadType) {
+        auto r = ParsePolicy(env->payload);
+        if (!r.ok()) return Status::Corruption("entry " + std::to_string(i + j) + " does not parse: " + r.status().message());
+        LEDGER_RETURN_IF_ERROR(batch->PutState(PolicyHistoryKey(r->holder, r->accessor, i + j), std::to_string(r->version)));
+      }
+    }
+  }
+  if (batch) LEDGER_RETURN_IF_ERROR(batch->Commit());
+  if (pending_count_ > 0) first_pending_ = std::chrono::steady_clock::now();
+  return Status::OK();
+}
+
+Status SubjectIndexer::Applied(WriteBatch& batch, const ParsedEntry& entry, uint64_t index) {
+  if (entry.kind == EntryKind::kPolicy) {
+    const PolicyRecord& r = entry.policy();
+    return batch.PutState(PolicyHistoryKey(r.holder, r.accessor, index), std::to_string(r.version));
+  }
+  if (entry.kind != EntryKind::kAccess) return Status::OK();
+  LEDGER_ASSIGN_OR_RETURN(SubjectTag tag, AccessTag(entry.access()));
+  LEDGER_RETURN_IF_ERROR(batch.PutState(SubjectAccessKey(tag, index), ""));
+  if (batch_pending_.empty()) batch_first_ = std::chrono::steady_clock::now();
+  batch_pending_.emplace_back(tag, index);
+  return Status::OK();
+}
+
+std::optional<std::chrono::steady_clock::time_point> SubjectIndexer::NextWake() const {
+  if (pending_count_ == 0 || !first_pending_) return std::nullopt;
+  auto due = *first_pending_ + interval();
+  if (retry_at_ && *retry_at_ > due) due = *retry_at_;
+  return due;
+}
+
+Status SubjectIndexer::BatchEnd(WriteBatch& batch, const LedgerRules& rules, int64_t now, uint64_t* appended) {
+  *appended = 0;
+  batch_commits_ = false;
+  if (pending_count_ == 0 && batch_pending_.empty()) return Status::OK();
+  auto clock = std::chrono::steady_clock::now();
+  auto first = first_pending_ ? *first_pending_ : *batch_first_;
+  if (clock < first + interval()) return Status::OK();
+  if (retry_at_ && clock < *retry_at_) return Status::OK();
+  // From here a failure (of this or of the batch) means retry later.
+  batch_commits_ = true;
+
+  // Every access not yet in the index, per tag in log order.
+  std::map<SubjectTag, std::vector<uint64_t>> all = pending_;
+  for (const auto& [tag, index] : batch_pending_) all[tag].push_back(index);
+
+  BatchStateStore state(batch);
+  BatchSubjectNodeStore nodes(batch);
+  LEDGER_ASSIGN_OR_RETURN(IndexRecord r, CommitSubjectAccesses(nodes, state, all, batch.size()));
+  r.time = FormatTime(now);
+  Bytes entry = SignEnvelopeWith(kIndexPayloadType, EncodeIndex(r), log_key_->verifier().public_key(),
+                                 [&](ByteView m) { return log_key_->Sign(m); });
+  LEDGER_ASSIGN_OR_RETURN(ParsedEntry parsed, ParseEntry(entry));
+  LEDGER_ASSIGN_OR_RETURN(auto repeat, rules.Check(state, parsed, now, r.size));
+  if (repeat) return Status::Internal("an index commitment was taken for a repeat");
+  LEDGER_ASSIGN_OR_RETURN(AppendedLeaf leaf, batch.AppendNew(entry, HashLeaf(entry)));
+  if (leaf.index != r.size) return Status::Internal("the index commitment landed at another index");
+  LEDGER_RETURN_IF_ERROR(rules.Apply(state, parsed, leaf.index));
+  *appended = 1;
+  return Status::OK();
+}
+
+void SubjectIndexer::BatchDone(bool committed) {
+  if (committed) {
+    if (batch_commits_) {
+      pending_.clear();
+      pending_count_ = 0;
+      first_pending_.reset();
+    } else {
+      for (const auto& [tag, index] : batch_pending_) pending_[tag].push_back(index);
+      pending_count_ += batch_pending_.size();
+      if (!first_pending_ && batch_first_) first_pending_ = batch_first_;
+    }
+    retry_at_.reset();
+  } else if (batch_commits_) {
+    // The commitment's batch failed: try again an interval later rather
+    // than at once, so a persistent failure does not spin.
+    retry_at_ = std::chrono::steady_clock::now() + interval();
+  }
+  batch_pending_.clear();
+  batch_first_.reset();
+  batch_commits_ = false;
+}
+
+}  // namespace ledger

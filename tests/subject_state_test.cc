@@ -1,0 +1,449 @@
+// Subject index maintenance in the sequencer's transactions (SPEC.md §10,
+// §14): commitments at batch ends and on the sequencer's own timer, state
+// rebuilt identically by replay, refusal of submitted commitments, restart
+// with pending accesses, and a log written before the index existed.
+#include "ledger/subject_state.h"
+
+#include <stdlib.h>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "ledger/ledger_hook.h"
+#include "ledger/merkle.h"
+#include "ledger/sequencer.h"
+
+using namespace ledger;
+
+namespace {
+
+constexpr int64_t kNow = 1796119200;  // 2026-12-01T10:00:00Z
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/subject_state_test.XXXXXX";
+    char* d = mkdtemp(tmpl);
+    REQUIRE(d != nullptr);
+    path_ = d;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string store_dir() const { return path_ + "/lmdb"; }
+
+ private:
+  std::string path_;
+};
+
+std::unique_ptr<Ed25519Signer> Key(char b) { return std::move(Ed25519Signer::FromSeed(Bytes(32, b))).value(); }
+
+// World: a log key, one holder, one accessor with its key and policy.
+struct World {
+  std::unique_ptr<NoteSigner> log = std::move(NoteSigner::FromSeed("example.com/subject-test", Bytes(32, 'L'))).value();
+  std::unique_ptr<Ed25519Signer> holder = Key('H');
+  std::unique_ptr<Ed25519Signer> accessor = Key('A');
+  int next_request = 0;
+
+  Bytes LogSigned(const char* type, const Bytes& payload) const {
+    return SignEnvelopeWith(type, payload, log->verifier().public_key(), [&](ByteView m) { return log->Sign(m); });
+  }
+  std::vector<Bytes> Setup(uint64_t policy_version = 1) const {
+    HolderRecord h{"bank", Bytes(holder->public_key()), Bytes(32, 'v'), FormatTime(kNow)};
+    AccessorRecord a;
+    a.holder = "bank";
+    a.accessor = "app";
+    a.keys = {Bytes(accessor->public_key())};
+    a.time = FormatTime(kNow);
+    return {LogSigned(kHolderPayloadType, EncodeHolder(h)), SignEnvelope(kAccessorPayloadType, EncodeAccessor(a), *holder),
+            Policy(policy_version)};
+  }
+  Bytes Policy(uint64_t version) const {
+    PolicyRecord p;
+    p.holder = "bank";
+    p.accessor = "app";
+    p.version = version;
+    p.purposes = {PolicyPurpose{"CUSTOMER_SUPPORT", {"BALANCES"}, std::nullopt}};
+    p.time = FormatTime(kNow);
+    return SignEnvelope(kPolicyPayloadType, EncodePolicy(p), *accessor);
+  }
+  Bytes Access(const SubjectTag& tag) {
+    AccessRecord r;
+    r.request_id = "req-" + std::to_string(next_request++);
+    r.accessor = "app";
+    r.holder = "bank";
+    r.subject = Bytes(HashView(tag));
+    r.purpose = "CUSTOMER_SUPPORT";
+    r.categories = {"BALANCES"};
+    r.consent = "c";
+    r.time = FormatTime(kNow);
+    return SignEnvelope(kAccessPayloadType, EncodeAccess(r), *accessor);
+  }
+};
+
+SubjectTag TagOf(int n) {
+  SubjectTag t = Sha256(std::to_string(n));
+  return t;
+}
+
+// Ledger: a store, a rules hook with a subject indexer, a sequencer.
+struct Ledger {
+  StoreOptions so;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<RulesHook> hook;
+  std::unique_ptr<SubjectIndexer> indexer;
+  std::unique_ptr<Sequencer> seq;
+
+  Ledger(const World& w, const std::string& dir, std::chrono::milliseconds interval, bool with_index = true) {
+    so.dir = dir;
+    so.durable = false;
+    store = std::move(Store::Open(so)).value();
+    RulesOptions ro;
+    ro.log_public_key = Bytes(w.log->verifier().public_key());
+    hook = std::make_unique<RulesHook>(LedgerRules(ro), [] { return kNow; });
+    if (with_index) {
+      SubjectIndexerOptions io;
+      io.interval = interval;
+      indexer = std::make_unique<SubjectIndexer>(w.log.get(), io);
+      Status s = indexer->Recover(*store);
+      INFO(s.ToString());
+      REQUIRE(s.ok());
+      hook->SetSubjectIndexer(indexer.get());
+    }
+    seq = std::make_unique<Sequencer>(store.get(), w.log.get(), SequencerOptions{}, hook.get());
+    REQUIRE(seq->Start().ok());
+  }
+  ~Ledger() { seq->Stop(); }
+
+  std::vector<SequencedEntry> Append(std::vector<Bytes> entries) {
+    auto r = seq->Append(std::move(entries));
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    return r->entries;
+  }
+};
+
+std::map<Bytes, Bytes> AllState(const LogReader& r) {
+  std::map<Bytes, Bytes> out;
+  REQUIRE(r.ForEachState("", [&](ByteView k, ByteView v) { out.emplace(Bytes(k), Bytes(v)); }).ok());
+  return out;
+}
+
+// Replay rebuilds the whole derived state (rules and subject index) from
+// the log alone and requires it to equal the stored state. Returns the
+// indices of the commitments.
+std::vector<uint64_t> ReplayAndCompare(const World& w, Store& store) {
+  auto reader = std::move(store.Read()).value();
+  RulesOptions ro;
+  ro.log_public_key = Bytes(w.log->verifier().public_key());
+  ro.check_clock = false;
+  LedgerRules rules(ro);
+  MemoryStateStore state;
+  SubjectIndexReplay replay(state);
+  std::vector<uint64_t> commitments;
+  for (uint64_t i = 0; i < reader->size(); i++) {
+    auto e = reader->GetEntry(i);
+    REQUIRE(e.ok());
+    auto p = ParseEntry(*e);
+    REQUIRE(p.ok());
+    auto c = rules.Check(state, *p, 0, i);
+    INFO("entry " << i << ": " << c.status().ToString());
+    REQUIRE(c.ok());
+    REQUIRE(rules.Apply(state, *p, i).ok());
+    Status s = replay.Add(*p, i);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    if (p->kind == EntryKind::kIndex) commitments.push_back(i);
+  }
+  std::map<Bytes, Bytes> mem(state.data().begin(), state.data().end());
+  std::map<Bytes, Bytes> lmdb = AllState(*reader);
+  CHECK(mem.size() == lmdb.size());
+  REQUIRE(mem == lmdb);
+  return commitments;
+}
+
+// CheckLookups proves every tag in |tags| against the stored index and the
+// latest commitment's root, with |model|'s indices below the commitment.
+void CheckLookups(Store& store, const std::map<SubjectTag, std::vector<uint64_t>>& model,
+                  const std::vector<SubjectTag>& extra_absent) {
+  auto reader = std::move(store.Read()).value();
+  ReaderStateStore state(*reader);
+  auto last = ReadLastCommitment(state);
+  REQUIRE(last.ok());
+  REQUIRE(last->has_value());
+  auto entry = reader->GetEntry((*last)->index);
+  REQUIRE(entry.ok());
+  auto parsed = ParseEntry(*entry);
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->kind == EntryKind::kIndex);
+  const IndexRecord& c = parsed->index();
+  ReaderSubjectNodeStore tree(*reader);
+  std::map<SubjectTag, SubjectValue> ref;
+  uint64_t accesses = 0;
+  for (const auto& [tag, indices] : model) {
+    std::vector<uint64_t> below;
+    for (uint64_t i : indices)
+      if (i < c.size) below.push_back(i);
+    if (!below.empty()) ref[tag] = SubjectValueOf(below);
+    accesses += below.size();
+  }
+  CHECK(c.root == SubjectIndexReferenceRoot(ref));
+  CHECK(c.subjects == ref.size());
+  CHECK(c.accesses == accesses);
+  auto probe = [&](const SubjectTag& tag) {
+    auto look = ProveSubject(tree, tag);
+    REQUIRE(look.ok());
+    auto it = ref.find(tag);
+    if (it == ref.end()) {
+      CHECK_FALSE(look->value.has_value());
+    } else {
+      REQUIRE(look->value.has_value());
+      CHECK(*look->value == it->second);
+    }
+    CHECK(VerifySubjectIndexProof(c.root, tag, look->value, look->proof).ok());
+  };
+  for (const auto& [tag, v] : model) probe(tag);
+  for (const auto& t : extra_absent) probe(t);
+}
+
+}  // namespace
+
+TEST_CASE("subject state: key encodings") {
+  SubjectTag t = TagOf(1);
+  Bytes k0 = SubjectNodeKey(0, SubjectTag{});
+  CHECK(k0 == Bytes("s/\0\0", 4));
+  Bytes k9 = SubjectNodeKey(9, SubjectPrefix(t, 9));
+  CHECK(k9.size() == 2 + 2 + 2);
+  Bytes k256 = SubjectNodeKey(256, t);
+  CHECK(k256.size() == 2 + 2 + 32);
+  CHECK(k256.substr(4) == Bytes(HashView(t)));
+  Bytes xk = SubjectAccessKey(t, 258);
+  CHECK(xk.size() == 2 + 32 + 8);
+  CHECK(xk.substr(0, 34) == SubjectAccessPrefix(t));
+  CHECK(LoadU64(xk.data() + 34) == 258);
+  CHECK(PolicyHistoryKey("bank", "app", 5) == "q/bank/app/" + Bytes("\0\0\0\0\0\0\0\x05", 8));
+
+  SubjectNode leaf;
+  leaf.leaf = true;
+  leaf.tag = t;
+  leaf.value = SubjectValueOf({4, 9});
+  leaf.hash = SubjectLeafHash(leaf.tag, leaf.value);
+  auto back = DecodeSubjectNode(EncodeSubjectNode(leaf));
+  REQUIRE(back.ok());
+  CHECK(back->leaf);
+  CHECK(back->hash == leaf.hash);
+  CHECK(back->value == leaf.value);
+  SubjectNode inner;
+  inner.hash = TagOf(2);
+  back = DecodeSubjectNode(EncodeSubjectNode(inner));
+  REQUIRE(back.ok());
+  CHECK_FALSE(back->leaf);
+  CHECK(back->hash == inner.hash);
+  CHECK(DecodeSubjectNode("").status().IsCorruption());
+  CHECK(DecodeSubjectNode(EncodeSubjectNode(inner) + "x").status().IsCorruption());
+  Bytes bad = EncodeSubjectNode(leaf);
+  bad[0] = 2;
+  CHECK(DecodeSubjectNode(bad).status().IsCorruption());
+}
+
+TEST_CASE("subject state: a commitment per batch, rebuilt identically by replay") {
+  World w;
+  TempDir tmp;
+  Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0));
+  l.Append(w.Setup());
+  std::mt19937_64 rng(7);
+  std::map<SubjectTag, std::vector<uint64_t>> model;
+  std::vector<SubjectTag> tags;
+  for (int i = 0; i < 40; i++) tags.push_back(TagOf(i));
+  int batches = 0;
+  for (int b = 0; b < 25; b++) {
+    std::vector<Bytes> entries;
+    std::vector<SubjectTag> used;
+    size_t n = 1 + rng() % 20;
+    for (size_t k = 0; k < n; k++) {
+      used.push_back(tags[rng() % (b < 5 ? 8 : tags.size())]);
+      entries.push_back(w.Access(used.back()));
+    }
+    if (b == 12) entries.push_back(w.Policy(2));  // a second policy mid-way
+    auto got = l.Append(entries);
+    for (size_t k = 0; k < used.size(); k++) {
+      REQUIRE(got[k].status.ok());
+      model[used[k]].push_back(got[k].index);
+    }
+    batches++;
+    // Every batch with accesses ended with a commitment at the next index.
+    uint64_t last_index = got[entries.size() - 1].index;
+    CHECK(l.store->size() == last_index + 2);
+    CHECK(l.indexer->pending_accesses() == 0);
+    if (b % 8 == 0) CheckLookups(*l.store, model, {TagOf(1000), TagOf(1001)});
+  }
+  // A batch without accesses appends no commitment.
+  uint64_t before = l.store->size();
+  l.Append({w.Policy(3)});
+  CHECK(l.store->size() == before + 1);
+  CheckLookups(*l.store, model, {TagOf(1000)});
+  auto commitments = ReplayAndCompare(w, *l.store);
+  CHECK(commitments.size() == static_cast<size_t>(batches));
+
+  // Submitted commitments are refused, whoever signed them.
+  auto reader = std::move(l.store->Read()).value();
+  IndexRecord r;
+  r.size = reader->size();
+  r.root = Hash{};
+  r.time = FormatTime(kNow);
+  auto refused = l.Append({w.LogSigned(kIndexPayloadType, EncodeIndex(r)),
+                           SignEnvelope(kIndexPayloadType, EncodeIndex(r), *w.accessor)});
+  for (const auto& e : refused) {
+    CHECK(e.status.code() == Status::Code::kPermissionDenied);
+    CHECK(e.status.message().rfind("unauthorised key", 0) == 0);
+  }
+  CHECK(l.store->size() == reader->size());
+}
+
+TEST_CASE("subject state: the sequencer wakes up to commit without requests") {
+  World w;
+  TempDir tmp;
+  Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(100));
+  l.Append(w.Setup());
+  std::map<SubjectTag, std::vector<uint64_t>> model;
+  auto got = l.Append({w.Access(TagOf(1)), w.Access(TagOf(2)), w.Access(TagOf(1))});
+  for (int k = 0; k < 3; k++) model[TagOf(k == 1 ? 2 : 1)].push_back(got[k].index);
+  uint64_t size = got[2].index + 1;
+  // Due 100 ms after the accesses; no request comes after them.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (l.store->size() == size && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(l.store->size() == size + 1);
+  CHECK(l.indexer->pending_accesses() == 0);
+  CheckLookups(*l.store, model, {TagOf(3)});
+  // The checkpoint covers the commitment.
+  auto cp = OpenCheckpoint(l.seq->latest_checkpoint(), w.log->verifier());
+  REQUIRE(cp.ok());
+  CHECK(cp->size == size + 1);
+  // Nothing pending: no more commitments, however long we wait.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(l.store->size() == size + 1);
+  ReplayAndCompare(w, *l.store);
+}
+
+TEST_CASE("subject state: pending accesses survive a restart and get committed") {
+  World w;
+  TempDir tmp;
+  std::map<SubjectTag, std::vector<uint64_t>> model;
+  {
+    Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0));
+    l.Append(w.Setup());
+    auto got = l.Append({w.Access(TagOf(1))});
+    model[TagOf(1)].push_back(got[0].index);
+    l.indexer->set_interval(std::chrono::hours(1));
+    got = l.Append({w.Access(TagOf(1)), w.Access(TagOf(2))});
+    model[TagOf(1)].push_back(got[0].index);
+    model[TagOf(2)].push_back(got[1].index);
+    CHECK(l.indexer->pending_accesses() == 2);
+  }
+  Ledger l(w, tmp.store_dir(), std::chrono::hours(1));
+  CHECK(l.indexer->pending_accesses() == 2);
+  auto got = l.Append({w.Access(TagOf(3))});
+  model[TagOf(3)].push_back(got[0].index);
+  CHECK(l.indexer->pending_accesses() == 3);
+  // Due now: the next batch (a resubmitted entry) or the sequencer's own
+  // wake-up appends one commitment for all three.
+  l.indexer->set_interval(std::chrono::milliseconds(0));
+  l.Append({w.Setup()[0]});
+  CHECK(l.store->size() == got[0].index + 2);
+  CHECK(l.indexer->pending_accesses() == 0);
+  CheckLookups(*l.store, model, {TagOf(4)});
+  CHECK(ReplayAndCompare(w, *l.store).size() == 2);
+}
+
+TEST_CASE("subject state: a log from before the subject index is indexed on start") {
+  World w;
+  TempDir tmp;
+  std::map<SubjectTag, std::vector<uint64_t>> model;
+  {
+    Ledger old(w, tmp.store_dir(), std::chrono::milliseconds(0), /*with_index=*/false);
+    old.Append(w.Setup());
+    for (int i = 0; i < 30; i++) {
+      auto got = old.Append({w.Access(TagOf(i % 7))});
+      model[TagOf(i % 7)].push_back(got[0].index);
+    }
+    old.Append({w.Policy(2)});
+  }
+  Ledger l(w, tmp.store_dir(), std::chrono::hours(1));
+  CHECK(l.indexer->pending_accesses() == 30);
+  auto got = l.Append({w.Access(TagOf(1))});
+  model[TagOf(1)].push_back(got[0].index);
+  l.indexer->set_interval(std::chrono::milliseconds(0));
+  l.Append({w.Setup()[0]});
+  CHECK(l.store->size() == got[0].index + 2);
+  CHECK(l.indexer->pending_accesses() == 0);
+  CheckLookups(*l.store, model, {TagOf(100)});
+  CHECK(ReplayAndCompare(w, *l.store).size() == 1);
+}
+
+TEST_CASE("subject state: index records parse strictly and the rules check them") {
+  World w;
+  IndexRecord r;
+  r.size = 1042;
+  r.root = TagOf(5);
+  r.subjects = 17;
+  r.accesses = 930;
+  r.time = "2026-12-01T10:00:01Z";
+  Bytes payload = EncodeIndex(r);
+  CHECK(payload == "{\"size\":1042,\"root\":\"" + Base64UrlEncode(HashView(r.root)) +
+                       "\",\"subjects\":17,\"accesses\":930,\"time\":\"2026-12-01T10:00:01Z\"}");
+  auto back = ParseIndex(payload);
+  REQUIRE(back.ok());
+  CHECK(back->size == 1042);
+  CHECK(back->root == r.root);
+  CHECK(back->subjects == 17);
+  CHECK(back->accesses == 930);
+  CHECK(back->time == r.time);
+  const std::string root = Base64UrlEncode(HashView(r.root));
+  for (const std::string& bad : {
+           std::string("{\"size\":1042,\"root\":\"") + root + "\",\"subjects\":17,\"accesses\":930}",
+           std::string("{\"size\":1042,\"root\":\"") + root + "\",\"subjects\":17,\"accesses\":930,\"time\":\"2026-12-01T10:00:01Z\",\"x\":1}",
+           std::string("{\"root\":\"") + root + "\",\"size\":1042,\"subjects\":17,\"accesses\":930,\"time\":\"2026-12-01T10:00:01Z\"}",
+           std::string("{\"size\": 1042,\"root\":\"") + root + "\",\"subjects\":17,\"accesses\":930,\"time\":\"2026-12-01T10:00:01Z\"}",
+           std::string("{\"size\":1042.0,\"root\":\"") + root + "\",\"subjects\":17,\"accesses\":930,\"time\":\"2026-12-01T10:00:01Z\"}",
+           std::string("{\"size\":-1,\"root\":\"") + root + "\",\"subjects\":17,\"accesses\":930,\"time\":\"2026-12-01T10:00:01Z\"}",
+           std::string("{\"size\":9007199254740993,\"root\":\"") + root + "\",\"subjects\":17,\"accesses\":930,\"time\":\"2026-12-01T10:00:01Z\"}",
+           std::string("{\"size\":1042,\"root\":\"") + root + "=\",\"subjects\":17,\"accesses\":930,\"time\":\"2026-12-01T10:00:01Z\"}",
+           std::string("{\"size\":1042,\"root\":\"") + root.substr(1) + "\",\"subjects\":17,\"accesses\":930,\"time\":\"2026-12-01T10:00:01Z\"}",
+           std::string("{\"size\":1042,\"root\":\"") + root + "\",\"subjects\":\"17\",\"accesses\":930,\"time\":\"2026-12-01T10:00:01Z\"}",
+           std::string("{\"size\":1042,\"root\":\"") + root + "\",\"subjects\":17,\"accesses\":930,\"time\":\"yesterday\"}",
+           std::string("{\"size\":1042,\"size\":1042,\"root\":\"") + root + "\",\"subjects\":17,\"accesses\":930,\"time\":\"2026-12-01T10:00:01Z\"}",
+       }) {
+    INFO(bad);
+    CHECK(ParseIndex(bad).status().IsInvalidArgument());
+  }
+
+  Bytes entry = w.LogSigned(kIndexPayloadType, payload);
+  auto parsed = ParseEntry(entry);
+  REQUIRE(parsed.ok());
+  CHECK(parsed->kind == EntryKind::kIndex);
+  CHECK(std::string(EntryKindName(EntryKind::kIndex)) == "index");
+  CHECK(parsed->index().accesses == 930);
+  RulesOptions ro;
+  ro.log_public_key = Bytes(w.log->verifier().public_key());
+  LedgerRules rules(ro);
+  MemoryStateStore state;
+  CHECK(rules.Check(state, *parsed, kNow, 1042).ok());
+  CHECK(rules.Check(state, *parsed, kNow).ok());
+  CHECK(rules.Check(state, *parsed, kNow, 1041).status().IsInvalidArgument());
+  CHECK(rules.Apply(state, *parsed, 1042).ok());
+  CHECK(rules.Apply(state, *parsed, 7).IsInvalidArgument());
+  CHECK(state.data().empty());
+  auto other = ParseEntry(SignEnvelope(kIndexPayloadType, payload, *w.accessor));
+  REQUIRE(other.ok());
+  auto refused = rules.Check(state, *other, kNow, 1042);
+  CHECK(refused.status().code() == Status::Code::kPermissionDenied);
+  CHECK(refused.status().message().rfind("unauthorised key", 0) == 0);
+}
