@@ -313,7 +313,97 @@ def check_included(entry, index, size, proof, root, what):
 
 
 RULES_OF_THE_LOG = {"unknown holder", "unauthorised key", "revoked key", "undisclosed use",
-                    "request id reused", "policy version"}
+                    "request id reused", "policy version", "index commitment"}
+
+ACCESS_TYPE = "application/vnd.access-ledger.access.v1+json"
+INDEX_TYPE = "application/vnd.access-ledger.index.v1+json"
+
+
+def subject_root(values):
+    """SPEC.md §14's index root by its recursive definition, over
+    {tag bytes: (count, chain bytes)}."""
+    items = sorted(values.items())
+
+    def bit(tag, d):
+        return (tag[d // 8] >> (7 - d % 8)) & 1
+
+    def rec(depth, lo, hi):
+        if lo == hi:
+            return bytes(32)
+        if hi - lo == 1:
+            tag, (n, chain) = items[lo]
+            return hashlib.sha256(b"\x02" + tag + n.to_bytes(8, "big") + chain).digest()
+        mid = lo
+        while mid < hi and bit(items[mid][0], depth) == 0:
+            mid += 1
+        return hashlib.sha256(b"\x03" + rec(depth + 1, lo, mid) + rec(depth + 1, mid, hi)).digest()
+
+    return rec(0, 0, len(items))
+
+
+def index_expectations(entries, log_pub):
+    """Replays the entries' access tags into the subject index (chains per
+    SPEC.md §14) and returns, for every index commitment entry, (index,
+    rule or None, expected fields, found fields)."""
+    values = {}
+    accesses = 0
+    out = []
+    for i, entry in enumerate(entries):
+        env = envelope(entry)
+        if env is None:
+            continue
+        ptype, payload, key, _ = env
+        if ptype == ACCESS_TYPE and signature_ok(env) is not False:
+            tag = b64url(json.loads(payload)["subject"])
+            n, chain = values.get(tag, (0, bytes(32)))
+            values[tag] = (n + 1, hashlib.sha256(b"\x04" + chain + i.to_bytes(8, "big")).digest())
+            accesses += 1
+        elif ptype == INDEX_TYPE:
+            p = json.loads(payload)
+            found = {"size": p["size"], "root": base64.b64encode(b64url(p["root"])).decode(),
+                     "subjects": p["subjects"], "accesses": p["accesses"]}
+            expected = {"size": i, "root": base64.b64encode(subject_root(values)).decode(),
+                        "subjects": len(values), "accesses": accesses}
+            rule = None
+            if key != log_pub:
+                rule = "unauthorised key"
+            elif found != expected:
+                rule = "index commitment"
+            out.append((i, rule, expected, found))
+    return out
+
+
+def check_index(report, m, url):
+    """Every index commitment of the log, recomputed here from the log's
+    entries: the report flags exactly the wrong ones, with the expected
+    (rebuilt) and found fields as computed here."""
+    size = report["checkpoint"]["size"]
+    entries = [fetch_entry(url, i) for i in range(size)]
+    log_pub = parse_vkey(m["vkey"])[2]
+    exp = index_expectations(entries, log_pub)
+    by_index = {v["index"]: v for v in report["violations"]}
+    commitments = 0
+    for i, rule, expected, found in exp:
+        v = by_index.get(i)
+        if rule is None:
+            commitments += 1
+            if v is not None:
+                fail("honest commitment at %d reported as %s" % (i, v["rule"]))
+            continue
+        if rule == "index commitment":
+            commitments += 1
+        if v is None or v["rule"] != rule:
+            fail("commitment at %d: want %s, got %s" % (i, rule, v and v["rule"]))
+            continue
+        if rule == "index commitment":
+            if v.get("expected") != expected:
+                fail("commitment at %d: expected %s, recomputed here %s" % (i, v.get("expected"), expected))
+            if v.get("found") != found:
+                fail("commitment at %d: found %s, the entry says %s" % (i, v.get("found"), found))
+    si = report.get("subject_index", {})
+    if si.get("commitments") != commitments:
+        fail("subject_index.commitments %s, want %d" % (si.get("commitments"), commitments))
+    print("index: %d commitments checked" % len(exp))
 
 
 def check_violation(v, m, cp, url, vkey, exp):
@@ -400,7 +490,7 @@ def check_report(report, m, which, url):
     want = m[which]
     lying = which == "mirror_expected" and want != m["expected"]
     keys = list(report)
-    if keys[:6] != ["checkpoint", "entries", "entries_by_kind", "accesses", "violations", "verified"]:
+    if keys[:7] != ["checkpoint", "entries", "entries_by_kind", "accesses", "subject_index", "violations", "verified"]:
         fail("report fields %s" % keys)
     cp = report["checkpoint"]
     want_root = m.get("mirror_root", m["root"]) if which == "mirror_expected" else m["root"]
@@ -459,6 +549,8 @@ def main():
         check_report(report, m, sys.argv[4], sys.argv[5] if len(sys.argv) > 5 else None)
     elif cmd == "fork":
         check_fork(json.load(open(sys.argv[2])), json.load(open(sys.argv[3])), json.load(open(sys.argv[4])))
+    elif cmd == "index":  # index REPORT MANIFEST URL
+        check_index(json.load(open(sys.argv[2])), json.load(open(sys.argv[3])), sys.argv[4])
     elif cmd == "same":
         a, b = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
         if a != b:
@@ -492,7 +584,8 @@ SCENARIOS=(honest undisclosed undisclosed-category undisclosed-v2 revoked duplic
   tampered-json unauthorised unknown-holder policy-version time-backwards retry-relogged before-policy
   shared-request-id cross-accessor reauthorised rogue-holder holder-rotated noncanonical time-jitter
   forked-checkpoint mirror-swapped-entry mirror-extra-entry mirror-duplicate-entry mirror-empty-entry
-  honest:600 undisclosed:600 tampered:600)
+  honest:600 undisclosed:600 tampered:600
+  index-honest index-omit index-reorder index-size index-counts index-signer index-honest:600)
 
 for item in "${SCENARIOS[@]}"; do
   s=${item%%:*}
@@ -513,6 +606,10 @@ for item in "${SCENARIOS[@]}"; do
   expect_rc "[$name] audit through ledgerd exits $want_online ($rules)" "$want_online"
   cp "$T/out" "$D.online.json"
   check "[$name] report: rule, index, counts and re-checked evidence as planted" chk report "$D.online.json" "$M" expected "$URL"
+  if [[ $s == index-* ]]; then
+    check "[$name] every index commitment recomputed here from the log's entries: exactly the wrong ones flagged, expected vs found as computed" \
+      chk index "$D.online.json" "$M" "$URL"
+  fi
 
   run "$VERIFY" audit --log "$URL" --log-key "$(cat "$D/log.vkey")"
   if [[ $want_online -eq 0 ]]; then

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -21,10 +22,60 @@ using ledger::Hash;
 using ledger::Status;
 using json = nlohmann::json;
 
-constexpr char kStateMagic[] = "ledger-verify-audit-state 1";
-const char* const kKinds[] = {"holder", "accessor", "policy", "access", "invalid"};
-
 std::string B64(const Hash& h) { return ledger::Base64Encode(ledger::HashView(h)); }
+
+// Version 2 added the subject index ("index" and "subject" lines). A
+// version 1 state is resumed only if it saw no access (its index is then
+// empty); otherwise the index cannot be rebuilt without a full replay.
+constexpr char kStateMagic[] = "ledger-verify-audit-state 2";
+constexpr char kStateMagicV1[] = "ledger-verify-audit-state 1";
+const char* const kKinds[] = {"holder", "accessor", "policy", "access", "index", "invalid"};
+
+ordered_json IndexFieldsJson(const IndexFields& f) {
+  return ordered_json{{"size", f.size}, {"root", B64(f.root)}, {"subjects", f.subjects}, {"accesses", f.accesses}};
+}
+
+json IndexFieldsCoreJson(const IndexFields& f) {
+  return json{{"size", f.size}, {"root", B64(f.root)}, {"subjects", f.subjects}, {"accesses", f.accesses}};
+}
+
+std::optional<IndexFields> IndexFieldsFromJson(const json& j) {
+  if (!j.is_object()) return std::nullopt;
+  IndexFields f;
+  for (const char* k : {"size", "subjects", "accesses"})
+    if (!j.contains(k) || !j[k].is_number_unsigned()) return std::nullopt;
+  if (!j.contains("root") || !j["root"].is_string()) return std::nullopt;
+  auto raw = ledger::Base64Decode(j["root"].get<std::string>());
+  if (!raw.ok() || raw->size() != 32) return std::nullopt;
+  f.size = j["size"].get<uint64_t>();
+  f.subjects = j["subjects"].get<uint64_t>();
+  f.accesses = j["accesses"].get<uint64_t>();
+  f.root = *ledger::HashFromBytes(*raw);
+  return f;
+}
+
+// ForEachSubjectLeaf calls |fn| on every leaf of the tree (tag order).
+Status ForEachSubjectLeaf(ledger::SubjectNodeStore& store,
+                          const std::function<void(const ledger::SubjectNode&)>& fn) {
+  std::vector<std::pair<unsigned, ledger::SubjectTag>> stack{{0u, ledger::SubjectTag{}}};
+  while (!stack.empty()) {
+    auto [d, prefix] = stack.back();
+    stack.pop_back();
+    LEDGER_ASSIGN_OR_RETURN(auto node, store.GetNode(d, prefix));
+    if (!node) continue;
+    if (node->leaf) {
+      fn(*node);
+      continue;
+    }
+    if (d >= 256) return Status::Corruption("the rebuilt subject index has an inner node at depth 256");
+    ledger::SubjectTag right = prefix;
+    right[d / 8] |= static_cast<uint8_t>(0x80u >> (d % 8));
+    stack.push_back({d + 1, right});
+    stack.push_back({d + 1, prefix});
+  }
+  return Status::OK();
+}
+
 
 // StateWriter streams the state file through a buffer, so saving a large
 // derived state never holds a second copy of it in memory.
@@ -128,6 +179,8 @@ json ViolationCoreJson(const Violation& v) {
   j["detail"] = v.detail;
   j["entry"] = ledger::Base64Encode(v.entry);
   if (v.policy_index) j["policy_index"] = *v.policy_index;
+  if (v.index_expected) j["expected"] = IndexFieldsCoreJson(*v.index_expected);
+  if (v.index_found) j["found"] = IndexFieldsCoreJson(*v.index_found);
   return j;
 }
 
@@ -146,6 +199,14 @@ std::optional<Violation> ViolationFromCoreJson(const json& j) {
   if (j.contains("policy_index")) {
     if (!j["policy_index"].is_number_unsigned()) return std::nullopt;
     v.policy_index = j["policy_index"].get<uint64_t>();
+  }
+  if (j.contains("expected")) {
+    v.index_expected = IndexFieldsFromJson(j["expected"]);
+    if (!v.index_expected) return std::nullopt;
+  }
+  if (j.contains("found")) {
+    v.index_found = IndexFieldsFromJson(j["found"]);
+    if (!v.index_found) return std::nullopt;
   }
   return v;
 }
@@ -187,9 +248,26 @@ Status AuditReplay::Feed(uint64_t index, ByteView entry, const Hash& leaf_hash,
   const ledger::ParsedEntry& e = *parsed;
   by_kind_[ledger::EntryKindName(e.kind)]++;
 
+  if (e.kind == ledger::EntryKind::kIndex) {
+    // Only the log signs commitments; a commitment by anyone else is no
+    // commitment of the log, whatever it says.
+    if (e.envelope.public_key != rules_.options().log_public_key) {
+      AddViolation("unauthorised key", index,
+                   "unauthorised key: index commitments must be signed by the log key, not " +
+                       ledger::Base64UrlEncode(e.envelope.public_key),
+                   entry);
+      return Status::OK();
+    }
+    return CheckCommitment(e, index, entry);
+  }
+
   if (e.kind == ledger::EntryKind::kAccess) {
     const ledger::AccessRecord& a = e.access();
     for (const auto& c : a.categories) accesses_[a.accessor][a.purpose][c]++;
+    // Every access entry of the log is in the subject index (an honest log
+    // holds only accesses that keep the rules; any other is reported below
+    // and is the customer's business all the more).
+    LEDGER_RETURN_IF_ERROR(IndexAccess(*ledger::HashFromBytes(a.subject), index));
     // Time must not run backwards by more than the skew the log allows
     // around its own clock: the log stamps nothing, but it refuses accesses
     // whose time is far from its clock, so honest times are nearly ordered.
@@ -236,8 +314,61 @@ Status AuditReplay::Feed(uint64_t index, ByteView entry, const Hash& leaf_hash,
   return rules_.Apply(state_, e, index);
 }
 
+Status AuditReplay::IndexAccess(const ledger::SubjectTag& tag, uint64_t index) {
+  auto it = index_pending_.find(tag);
+  if (it == index_pending_.end()) {
+    LEDGER_ASSIGN_OR_RETURN(auto current, ledger::LookupSubjectValue(index_, tag));
+    if (!current) index_summary_.subjects++;
+    it = index_pending_.emplace(tag, current ? *current : ledger::SubjectValue()).first;
+  }
+  it->second = ledger::ExtendSubjectValue(it->second, index);
+  index_summary_.accesses++;
+  // Bound the pending updates on a log that commits rarely (or never).
+  if (index_pending_.size() >= 65536) return FlushIndex();
+  return Status::OK();
+}
+
+Status AuditReplay::FlushIndex() {
+  if (index_pending_.empty()) return Status::OK();
+  std::vector<std::pair<ledger::SubjectTag, ledger::SubjectValue>> updates(index_pending_.begin(), index_pending_.end());
+  index_pending_.clear();
+  LEDGER_ASSIGN_OR_RETURN(index_summary_.root, ledger::ApplySubjectUpdates(index_, updates));
+  return Status::OK();
+}
+
+ledger::StatusOr<SubjectIndexSummary> AuditReplay::SubjectIndex() {
+  LEDGER_RETURN_IF_ERROR(FlushIndex());
+  return index_summary_;
+}
+
+Status AuditReplay::CheckCommitment(const ledger::ParsedEntry& e, uint64_t index, ByteView entry) {
+  LEDGER_RETURN_IF_ERROR(FlushIndex());
+  const ledger::IndexRecord& r = e.index();
+  IndexFields expected{index, index_summary_.root, index_summary_.subjects, index_summary_.accesses};
+  IndexFields found{r.size, r.root, r.subjects, r.accesses};
+  index_summary_.commitments++;
+  index_summary_.last_commitment = index;
+  if (expected == found) return Status::OK();
+  std::string why;
+  auto add = [&](const std::string& what) { why += (why.empty() ? "" : "; ") + what; };
+  if (found.size != expected.size)
+    add("size " + std::to_string(found.size) + " is not its own index " + std::to_string(expected.size));
+  if (found.root != expected.root)
+    add("root " + B64(found.root) + " is not the root " + B64(expected.root) + " of the index rebuilt from the " +
+        std::to_string(expected.accesses) + " access entries before it");
+  if (found.subjects != expected.subjects)
+    add("it counts " + std::to_string(found.subjects) + " subjects, the log has " + std::to_string(expected.subjects));
+  if (found.accesses != expected.accesses)
+    add("it counts " + std::to_string(found.accesses) + " accesses, the log has " + std::to_string(expected.accesses));
+  AddViolation("index commitment", index, "index commitment: " + why, entry);
+  violations_.back().index_expected = expected;
+  violations_.back().index_found = found;
+  return Status::OK();
+}
+
 Status AuditReplay::SaveState(const std::string& path, const std::string& log_vkey,
-                              const std::string& checkpoint_note) const {
+                              const std::string& checkpoint_note) {
+  LEDGER_RETURN_IF_ERROR(FlushIndex());
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::IOError("cannot create " + tmp + ": " + std::strerror(errno));
@@ -258,6 +389,20 @@ Status AuditReplay::SaveState(const std::string& path, const std::string& log_vk
   for (const Violation& v : violations_)
     w.Line("violation", ViolationCoreJson(v).dump(-1, ' ', false, json::error_handler_t::replace));
   for (const auto& [k, v] : state_.data()) w.Line("state", ledger::Base64UrlEncode(k) + " " + ledger::Base64UrlEncode(v));
+  // The subject index: its counters and root, then every tag's value (the
+  // tree is rebuilt from them on load and must give the same root).
+  const SubjectIndexSummary& ix = index_summary_;
+  w.Line("index", B64(ix.root) + " " + std::to_string(ix.subjects) + " " + std::to_string(ix.accesses) + " " +
+                      std::to_string(ix.commitments) + " " +
+                      (ix.last_commitment ? std::to_string(*ix.last_commitment) : std::string("none")));
+  Status walked = ForEachSubjectLeaf(index_, [&](const ledger::SubjectNode& n) {
+    w.Line("subject", B64(n.tag) + " " + std::to_string(n.value.count) + " " + B64(n.value.chain));
+  });
+  if (!walked.ok()) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return walked;
+  }
   // The count guards against a truncated file (the rename makes a torn
   // write impossible, but a copied or edited file is not).
   uint64_t lines = w.lines();
@@ -282,13 +427,16 @@ Status AuditReplay::LoadState(const std::string& path, const std::string& log_vk
   std::string line;
   uint64_t line_no = 0;
   uint64_t size = 0;
-  bool have_size = false, ended = false, have_witnesses = false;
+  bool have_size = false, ended = false, have_witnesses = false, v1 = false, have_index = false;
   std::vector<Hash> frontier;
+  SubjectIndexSummary saved_index;
+  std::vector<std::pair<ledger::SubjectTag, ledger::SubjectValue>> subjects;
   while (std::getline(in, line)) {
     line_no++;
     if (ended) return bad("data after the end line");
     if (line_no == 1) {
-      if (line != kStateMagic) return bad("not an audit state file (first line \"" + line.substr(0, 60) + "\")");
+      v1 = line == kStateMagicV1;
+      if (line != kStateMagic && !v1) return bad("not an audit state file (first line \"" + line.substr(0, 60) + "\")");
       continue;
     }
     auto sp = line.find(' ');
@@ -361,6 +509,33 @@ Status AuditReplay::LoadState(const std::string& path, const std::string& log_vk
       auto v = ledger::Base64UrlDecode(sp2 == std::string::npos ? "" : rest.substr(sp2 + 1));
       if (sp2 == std::string::npos || !k.ok() || !v.ok()) return bad("line " + std::to_string(line_no) + ": bad state");
       LEDGER_RETURN_IF_ERROR(state_.Put(*k, *v));
+    } else if (tag == "index") {
+      std::istringstream f(rest);
+      std::string root, subj, acc, com, last;
+      f >> root >> subj >> acc >> com >> last;
+      auto r = ledger::Base64Decode(root);
+      auto ns = ledger::ParseUint64(subj), na = ledger::ParseUint64(acc), nc = ledger::ParseUint64(com);
+      auto nl = ledger::ParseUint64(last);
+      if (!r.ok() || r->size() != 32 || !ns.ok() || !na.ok() || !nc.ok() || (last != "none" && !nl.ok()))
+        return bad("line " + std::to_string(line_no) + ": bad index line");
+      saved_index.root = *ledger::HashFromBytes(*r);
+      saved_index.subjects = *ns;
+      saved_index.accesses = *na;
+      saved_index.commitments = *nc;
+      if (last != "none") saved_index.last_commitment = *nl;
+      have_index = true;
+    } else if (tag == "subject") {
+      std::istringstream f(rest);
+      std::string t, n, chain;
+      f >> t >> n >> chain;
+      auto rt = ledger::Base64Decode(t), rc = ledger::Base64Decode(chain);
+      auto count = ledger::ParseUint64(n);
+      if (!rt.ok() || rt->size() != 32 || !rc.ok() || rc->size() != 32 || !count.ok() || *count == 0)
+        return bad("line " + std::to_string(line_no) + ": bad subject line");
+      ledger::SubjectValue v;
+      v.count = *count;
+      v.chain = *ledger::HashFromBytes(*rc);
+      subjects.emplace_back(*ledger::HashFromBytes(*rt), v);
     } else if (tag == "end") {
       if (rest != std::to_string(line_no - 1)) return bad("truncated (end line does not match)");
       ended = true;
@@ -381,6 +556,29 @@ Status AuditReplay::LoadState(const std::string& path, const std::string& log_vk
   if (!range.ok()) return bad(range.status().message());
   range_ = std::move(range).value();
   if (entries_ != size) return bad("counters do not match the size");
+  if (v1) {
+    // Written before the subject index: resumable only if it saw no access.
+    if (by_kind_["access"] != 0)
+      return Status::InvalidArgument("audit state " + path +
+                                     " was written by an older ledger-verify, without the subject index; use a new "
+                                     "state file (a full audit)");
+    return Status::OK();
+  }
+  if (!have_index) return bad("no index line");
+  if (subjects.size() != saved_index.subjects) return bad("the index counts do not match its subjects");
+  uint64_t total = 0;
+  for (const auto& s : subjects) total += s.second.count;
+  if (total != saved_index.accesses) return bad("the index counts do not match its subjects");
+  ledger::Hash root = ledger::SubjectEmptyHash();
+  for (size_t at = 0; at < subjects.size(); at += 65536) {
+    std::vector<std::pair<ledger::SubjectTag, ledger::SubjectValue>> chunk(
+        subjects.begin() + at, subjects.begin() + std::min(subjects.size(), at + 65536));
+    auto r = ledger::ApplySubjectUpdates(index_, chunk);
+    if (!r.ok()) return bad("the subject index does not rebuild: " + r.status().message());
+    root = *r;
+  }
+  if (root != saved_index.root) return bad("the subject index rebuilds to another root");
+  index_summary_ = saved_index;
   return Status::OK();
 }
 
@@ -434,6 +632,8 @@ ordered_json ViolationJson(const Violation& v, const SignedCheckpoint& checkpoin
   if (!v.old_checkpoint.empty()) j["old_checkpoint"] = v.old_checkpoint;
   if (v.rule == "fork") j["consistency"] = HashesJson(v.consistency);
   if (v.computed_root) j["computed_root"] = B64(*v.computed_root);
+  if (v.index_expected) j["expected"] = IndexFieldsJson(*v.index_expected);
+  if (v.index_found) j["found"] = IndexFieldsJson(*v.index_found);
   return j;
 }
 
@@ -444,6 +644,13 @@ ordered_json AuditReportJson(const AuditReport& report, Fetcher& fetcher) {
   j["entries"] = report.entries;
   j["entries_by_kind"] = CountsJson(report.entries_by_kind);
   j["accesses"] = AccessesJson(report.accesses);
+  const SubjectIndexSummary& ix = report.subject_index;
+  j["subject_index"] = ordered_json{
+      {"commitments", ix.commitments},
+      {"last_commitment", ix.last_commitment ? ordered_json(*ix.last_commitment) : ordered_json(nullptr)},
+      {"subjects", ix.subjects},
+      {"accesses", ix.accesses},
+      {"root", B64(ix.root)}};
   TileHashReader reader(&fetcher, report.checkpoint.body.size);
   ordered_json violations = ordered_json::array();
   for (const Violation& v : report.violations) violations.push_back(ViolationJson(v, report.checkpoint, fetcher, reader));
@@ -474,7 +681,7 @@ std::string AuditReportText(const AuditReport& report, const ordered_json& rj) {
   for (const char* k : kKinds) {
     auto it = report.entries_by_kind.find(k);
     uint64_t n = it == report.entries_by_kind.end() ? 0 : it->second;
-    if (std::string(k) == "invalid" && n == 0) continue;
+    if ((std::string(k) == "invalid" || std::string(k) == "index") && n == 0) continue;
     out << (first ? "" : ", ") << k << " " << n;
     first = false;
   }
@@ -493,6 +700,11 @@ std::string AuditReportText(const AuditReport& report, const ordered_json& rj) {
       out << "\n";
     }
   }
+  const SubjectIndexSummary& ix = report.subject_index;
+  out << "Subject index (rebuilt): " << ix.subjects << " subjects, " << ix.accesses << " accesses, root " << B64(ix.root)
+      << "; " << ix.commitments << " commitment" << (ix.commitments == 1 ? "" : "s");
+  if (ix.last_commitment) out << ", the latest at entry " << *ix.last_commitment;
+  out << "\n";
   const ordered_json& vs = rj["violations"];
   out << "\nViolations: " << vs.size() << "\n";
   size_t k = 0;
@@ -512,6 +724,14 @@ std::string AuditReportText(const AuditReport& report, const ordered_json& rj) {
       out << "      policy in force: entry " << p["index"].get<uint64_t>() << " " << p["entry"].get<std::string>() << "\n";
     }
     if (v.contains("computed_root")) out << "      computed root " << v["computed_root"].get<std::string>() << "\n";
+    if (v.contains("expected") && v.contains("found")) {
+      for (const char* which : {"expected", "found"}) {
+        const auto& f = v[which];
+        out << "      " << which << (std::string(which) == "found" ? "   " : "") << "   size " << f["size"].get<uint64_t>()
+            << ", root " << f["root"].get<std::string>() << ", subjects " << f["subjects"].get<uint64_t>()
+            << ", accesses " << f["accesses"].get<uint64_t>() << "\n";
+      }
+    }
     if (v.contains("old_checkpoint")) {
       out << "      old checkpoint:\n";
       std::istringstream lines(v["old_checkpoint"].get<std::string>());
@@ -702,6 +922,11 @@ int RunAudit(const Args& args) {
       report.entries_by_kind = replay.entries_by_kind();
       report.accesses = replay.accesses();
       report.violations = replay.violations();
+      {
+        auto ix = replay.SubjectIndex();
+        if (!ix.ok()) return IoError(ix.status().message());
+        report.subject_index = *ix;
+      }
       Violation fork;
       fork.rule = "fork";
       fork.index = o.size;
@@ -746,6 +971,11 @@ int RunAudit(const Args& args) {
   report.entries_by_kind = replay.entries_by_kind();
   report.accesses = replay.accesses();
   report.violations = replay.violations();
+  {
+    auto ix = replay.SubjectIndex();
+    if (!ix.ok()) return IoError(ix.status().message());
+    report.subject_index = *ix;
+  }
   bool tree_ok = bundle_failure.empty() && replay.Root() == cp->body.root && replay.size() == cp->body.size;
   if (!tree_ok && !unproven_detail.empty() && bundle_failure.empty()) {
     // The verified frontier plus the served entries does not reach the new

@@ -6,6 +6,11 @@
 //     same code the server runs (holders, authorised and revoked keys,
 //     policies in force, request ids), with the clock check off because
 //     history is replayed long after it was written;
+//   - the subject index (SPEC.md §14): every access entry's leaf index in
+//     its tag's chain, in a MemorySubjectNodeStore tree, updated in one
+//     batch per commitment as ledgerd does; every index commitment entry
+//     must be signed by the log key and equal the rebuilt index at its
+//     position (size, root, subjects, accesses);
 //   - the report: entries by kind, accesses by accessor x purpose x
 //     category, and every violation.
 // Violation policy: a holder, accessor or policy entry that breaks a rule is
@@ -16,7 +21,8 @@
 //
 // The replay state can be saved (SaveState) and resumed (LoadState), so an
 // incremental audit replays only new entries and ends with the same report
-// as a full one.
+// as a full one. The state file (format 2) holds the subject index as every
+// tag's value; LoadState rebuilds the tree and checks its root.
 //
 // `ledger-verify audit --json` prints one JSON object (stable; other tools
 // and the dishonest-log fixtures parse it). It depends only on the log and
@@ -29,16 +35,21 @@
 //                  "not_cosigned": ["<vkey>", ...]},
 //    "entries": N,
 //    "entries_by_kind": {"holder": n, "accessor": n, "policy": n,
-//                        "access": n, "invalid": n},
+//                        "access": n, "index": n, "invalid": n},
 //    "accesses": {"<accessor>": {"<PURPOSE>": {"<CATEGORY>": count}}},
+//    "subject_index": {"commitments": n, "last_commitment": I | null,
+//                      "subjects": n, "accesses": n,      // rebuilt, at the
+//                      "root": "<base64>"},               // checkpoint's size
 //    "violations": [
 //      {"rule": "<rule>", "index": I, "detail": "<why>",
 //       "entry": "<base64 entry bytes>",
 //       "inclusion": ["<base64 hash>", ...],   // RFC 9162, bottom-up
 //       "checkpoint": "<signed checkpoint note, verbatim>",
 //       "policy": {"index": P, "entry": "<base64>",
-//                  "inclusion": [...]}          // undisclosed use and
+//                  "inclusion": [...]},         // undisclosed use and
 //                                               // policy version only
+//       "expected": {"size", "root", "subjects", "accesses"},  // index
+//       "found": {"size", "root", "subjects", "accesses"}      // commitment
 //      }, ...],
 //    "verified": true | false}
 //
@@ -63,6 +74,15 @@
 //                         too: the log must answer a retry with the original)
 //   "time runs backwards" an access time more than --max-skew seconds before
 //                         the latest access time seen
+//   "index commitment"    an index commitment whose size is not its own
+//                         index, or whose root, subjects or accesses differ
+//                         from the index rebuilt from the access entries
+//                         before it ("expected": rebuilt, "found": the
+//                         entry's; a commitment that omits or reorders an
+//                         access has another root). An index entry not
+//                         signed by the log key is "unauthorised key".
+//                         Every access entry that parses with a valid
+//                         signature is indexed, even one that broke a rule.
 //   "root mismatch"       the entries do not hash to the signed root; "index"
 //                         is the tree size, "entry" is empty and
 //                         "computed_root" holds the root of the entries
@@ -90,9 +110,22 @@
 #include "ledger/record.h"
 #include "ledger/rules.h"
 #include "ledger/status.h"
+#include "ledger/subject_index.h"
 #include "log_reader.h"
 
 namespace verifier {
+
+// IndexFields are the fields of an index commitment (SPEC.md §14): what a
+// commitment says, or what the replay rebuilt at its position.
+struct IndexFields {
+  uint64_t size = 0;
+  ledger::Hash root{};
+  uint64_t subjects = 0;
+  uint64_t accesses = 0;
+  bool operator==(const IndexFields& o) const {
+    return size == o.size && root == o.root && subjects == o.subjects && accesses == o.accesses;
+  }
+};
 
 struct Violation {
   std::string rule;
@@ -103,6 +136,17 @@ struct Violation {
   std::string old_checkpoint;               // "fork"
   std::vector<ledger::Hash> consistency;    // "fork"
   std::optional<ledger::Hash> computed_root;  // "root mismatch"
+  std::optional<IndexFields> index_expected;  // "index commitment": rebuilt by the replay
+  std::optional<IndexFields> index_found;     // "index commitment": what the entry says
+};
+
+// SubjectIndexSummary is the rebuilt subject index at the end of the replay.
+struct SubjectIndexSummary {
+  uint64_t commitments = 0;                  // index entries seen
+  std::optional<uint64_t> last_commitment;  // index of the latest one
+  uint64_t subjects = 0;
+  uint64_t accesses = 0;
+  ledger::Hash root{};
 };
 
 // AccessCounts: accessor -> purpose -> category -> accesses.
@@ -128,11 +172,15 @@ class AuditReplay {
   const AccessCounts& accesses() const { return accesses_; }
   const std::vector<Violation>& violations() const { return violations_; }
   int64_t max_skew() const { return max_skew_; }
+  // SubjectIndex applies the pending index updates and summarises the
+  // rebuilt subject index (an error only from the index store).
+  ledger::StatusOr<SubjectIndexSummary> SubjectIndex();
 
   // SaveState writes the replay (with the checkpoint it ended at, the log
   // key that signed it and the witness policy it met) to |path| atomically:
   // temp file, fsync, rename.
-  ledger::Status SaveState(const std::string& path, const std::string& log_vkey, const std::string& checkpoint_note) const;
+  // The subject index is saved as its counters, root and every tag's value.
+  ledger::Status SaveState(const std::string& path, const std::string& log_vkey, const std::string& checkpoint_note);
   // LoadState reads a state file written by SaveState for the same log key,
   // skew and witness policy (a state without a witness policy line was
   // built without --witness). *checkpoint_note is the checkpoint it ended
@@ -144,6 +192,14 @@ class AuditReplay {
  private:
   void AddViolation(std::string rule, uint64_t index, std::string detail, ledger::ByteView entry,
                     std::optional<uint64_t> policy_index = std::nullopt);
+  // IndexAccess records an access entry at |index| in the rebuilt subject
+  // index (in the pending updates until the next commitment).
+  ledger::Status IndexAccess(const ledger::SubjectTag& tag, uint64_t index);
+  // FlushIndex applies the pending updates to the tree.
+  ledger::Status FlushIndex();
+  // CheckCommitment compares the index commitment at |index| with the
+  // rebuilt index.
+  ledger::Status CheckCommitment(const ledger::ParsedEntry& e, uint64_t index, ledger::ByteView entry);
 
   ledger::LedgerRules rules_;
   int64_t max_skew_;
@@ -155,6 +211,12 @@ class AuditReplay {
   std::map<std::string, uint64_t> by_kind_;
   AccessCounts accesses_;
   std::vector<Violation> violations_;
+  // The subject index rebuilt by replay: the tree, the values of tags
+  // changed since the last commitment (applied in one batch, as ledgerd
+  // does), and its counters.
+  ledger::MemorySubjectNodeStore index_;
+  std::map<ledger::SubjectTag, ledger::SubjectValue> index_pending_;
+  SubjectIndexSummary index_summary_;
 };
 
 // AuditReport is what the audit prints.
@@ -165,6 +227,7 @@ struct AuditReport {
   std::map<std::string, uint64_t> entries_by_kind;
   AccessCounts accesses;
   std::vector<Violation> violations;
+  SubjectIndexSummary subject_index;
   // Run facts for the human report (not in the JSON, which depends only on
   // the log): where the replay started, how long it took.
   uint64_t replayed_from = 0;

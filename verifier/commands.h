@@ -4,6 +4,7 @@
 //   audit                                          audit.cc
 //   mirror                                         mirror.cc
 //   reconcile                                      reconcile.cc
+//   subject                                        subject.cc
 //
 // Thread-safety: commands run on the main thread (some start workers).
 #ifndef LEDGER_VERIFIER_COMMANDS_H_
@@ -20,6 +21,7 @@ extern const Command kReceiptCommand;
 extern const Command kAuditCommand;
 extern const Command kMirrorCommand;
 extern const Command kReconcileCommand;
+extern const Command kSubjectCommand;
 
 }  // namespace verifier
 

@@ -16,7 +16,7 @@ namespace {
 const std::vector<const Command*>& AllCommands() {
   static const std::vector<const Command*> all = {&kCheckpointCommand, &kInclusionCommand, &kConsistencyCommand,
                                                   &kReceiptCommand,    &kAuditCommand,     &kMirrorCommand,
-                                                  &kReconcileCommand};
+                                                  &kReconcileCommand,  &kSubjectCommand};
   return all;
 }
 

@@ -47,6 +47,9 @@ int GenPathsMain(int argc, char** argv);
 int LmdbBaselineMain(int argc, char** argv);
 int VerifyBaselineMain(int argc, char** argv);
 int GenAccessBodiesMain(int argc, char** argv);
+int BuildSubjectLogMain(int argc, char** argv);
+int SubjectProofBytesMain(int argc, char** argv);
+int ScaleMain(int argc, char** argv);
 
 }  // namespace bench
 

@@ -21,6 +21,9 @@ Commands:
   verify-baseline  bare Ed25519 verification loop (the bound of verified appends)
   gen-paths        write random inclusion-proof / tile / bundle paths, one per line
   lmdb-baseline    durable append rate through Store/WriteBatch (storage limit)
+  build-subject-log  a ledger-mode log of N subjects' accesses, built as ledgerd builds it
+  subject-proof-bytes  average answer and proof bytes of GET /v1/subjects lookups
+  scale            build a large log; disk bytes/entry, append rate, proof latency, open time
 
 tools/bench runs all of them and writes BENCHMARKS.md.
 )";
@@ -143,6 +146,9 @@ int main(int argc, char** argv) {
   if (cmd == "lmdb-baseline") return bench::LmdbBaselineMain(argc, argv);
   if (cmd == "verify-baseline") return bench::VerifyBaselineMain(argc, argv);
   if (cmd == "gen-access-bodies") return bench::GenAccessBodiesMain(argc, argv);
+  if (cmd == "build-subject-log") return bench::BuildSubjectLogMain(argc, argv);
+  if (cmd == "subject-proof-bytes") return bench::SubjectProofBytesMain(argc, argv);
+  if (cmd == "scale") return bench::ScaleMain(argc, argv);
   std::cerr << bench::kUsage;
   bench::Die("unknown command \"" + cmd + "\"", 2);
 }
