@@ -783,10 +783,10 @@ TEST_CASE("Policy payload schema", "[record][payload]") {
        "never reasonably necessary"},
       {"SALE_OF_DATA disclosed", [&](ojson& j) { j["purposes"].push_back(purpose("SALE_OF_DATA", {"ACCOUNT_BASIC"})); },
        "never reasonably necessary"},
-      {"prohibited purpose alone", Set("purposes", {purpose("SALE_OF_DATA", {"ACCOUNT_BASIC"})}), "SALE_OF_DATA"},
-      {"unknown purpose", Set("purposes", {purpose("MARKETING", {"BALANCES"})}), "unknown purpose"},
-      {"lowercase purpose", Set("purposes", {purpose("customer_support", {"BALANCES"})}), "unknown purpose"},
-      {"empty purpose", Set("purposes", {purpose("", {"BALANCES"})}), "unknown purpose"},
+      {"prohibited purpose alone", Set("purposes", ojson::array({purpose("SALE_OF_DATA", {"ACCOUNT_BASIC"})})), "SALE_OF_DATA"},
+      {"unknown purpose", Set("purposes", ojson::array({purpose("MARKETING", {"BALANCES"})})), "unknown purpose"},
+      {"lowercase purpose", Set("purposes", ojson::array({purpose("customer_support", {"BALANCES"})})), "unknown purpose"},
+      {"empty purpose", Set("purposes", ojson::array({purpose("", {"BALANCES"})})), "unknown purpose"},
       {"purpose number", set_first("purpose", 1), "purpose"},
       {"duplicate purposes", [&](ojson& j) { j["purposes"].push_back(purpose("CUSTOMER_SUPPORT", {"STATEMENTS"})); },
        "twice"},
@@ -821,7 +821,7 @@ TEST_CASE("Policy payload schema", "[record][payload]") {
   good.push_back({"every category", [&](ojson& j) {
                     ojson c = ojson::array();
                     for (const auto& cat : Categories()) c.push_back(cat.code);
-                    j["purposes"] = {purpose("LEGAL_COMPLIANCE", c)};
+                    j["purposes"] = ojson::array({purpose("LEGAL_COMPLIANCE", c)});
                   }});
   RunTables(EncodePolicy(SamplePolicy()), parse, bad, good);
 

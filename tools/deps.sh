@@ -1,6 +1,9 @@
 # Sourced by tools/run, tools/test and tools/bench: installs the Debian
 # packages the build needs when any is missing (as root, or through sudo).
-LEDGER_PACKAGES="libsodium-dev liblmdb-dev libcpp-httplib-dev nlohmann-json3-dev catch2 cmake g++ make pkg-config nginx-light"
+LEDGER_PACKAGES="libsodium-dev liblmdb-dev libcpp-httplib-dev nlohmann-json3-dev catch2 cmake g++ make pkg-config nginx-light chromium chromium-driver python3 libssl-dev openssl"
+# The sanitizer and fuzzing builds (.ci/run, tools/fuzz): clang, its
+# sanitizer and libFuzzer runtimes, and llvm-symbolizer for stack traces.
+LEDGER_SANITIZER_PACKAGES="clang libclang-rt-14-dev llvm-14"
 
 ledger_install_deps() {
   local missing=""
