@@ -102,7 +102,7 @@ ACCESSOR_PUB=$("$LEDGERCTL" keygen --type ed25519 --out accessor.key)
 check "keygen prints base64url public keys" \
   test "${#HOLDER_PUB}" = 43 -a "${#VRF_PUB}" = 43 -a "${#ACCESSOR_PUB}" = 43
 "$LEDGERCTL" holder-config --name "$HOLDER" --signing-key holder.key --vrf-key holder-vrf.key --file holders.json >/dev/null
-check "holders file names the holder's keys" grep -q "$VRF_PUB" holders.json
+check "holders file names the holder's keys" grep -qF -- "$VRF_PUB" holders.json
 
 echo "== ledgerd in ledger mode (operator)"
 "$LEDGERD" --data "$WORK/log" --listen 127.0.0.1:0 --port-file "$WORK/log.port" --entries ledger \

@@ -9,10 +9,14 @@
 namespace ledger {
 namespace {
 
-GateDecision Refuse(GateDecision d, std::string reason) {
+// Refuse marks |d| refused and moves it out. |d| is taken by reference, not
+// by value: reasons are built from fields of |d|, and a by-value parameter
+// may be moved-into before the reason argument is evaluated (unspecified
+// order; clang does, gcc does not).
+GateDecision Refuse(GateDecision& d, std::string reason) {
   d.allowed = false;
   d.reason = std::move(reason);
-  return d;
+  return std::move(d);
 }
 
 std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -58,35 +62,36 @@ GateDecision CheckReceipt(std::string_view tlog_proof_text, std::optional<ByteVi
 
   // 1. The receipt parses.
   auto proof = ParseTlogProof(tlog_proof_text);
-  if (!proof.ok()) return Refuse(std::move(d), "malformed receipt: " + proof.status().message());
+  if (!proof.ok()) return Refuse(d, "malformed receipt: " + proof.status().message());
 
   // 2. The checkpoint is signed by the log key, with the log's origin, and
   // cosigned by a quorum of the listed witnesses if a policy is given.
   StatusOr<Checkpoint> cp = Status::Internal("unset");
   if (expected.witnesses.empty() && expected.quorum == 0) {
     cp = OpenCheckpoint(proof->checkpoint, log_key);
-    if (!cp.ok()) return Refuse(std::move(d), "bad checkpoint: " + cp.status().message());
+    if (!cp.ok()) return Refuse(d, "bad checkpoint: " + cp.status().message());
   } else {
     std::string policy_error = WitnessPolicyError(expected.witnesses, expected.quorum);
-    if (!policy_error.empty()) return Refuse(std::move(d), "witness policy: " + policy_error);
+    if (!policy_error.empty()) return Refuse(d, "witness policy: " + policy_error);
     cp = OpenWitnessedCheckpoint(proof->checkpoint, log_key, expected.witnesses, expected.quorum, &d.cosignatures);
     if (!cp.ok()) {
       // Say which check failed: the log's signature, a listed witness's
       // cosignature, or the quorum (the common path above pays for one
       // verification of each signature; only a refusal pays for this).
       auto logged = OpenCheckpoint(proof->checkpoint, log_key);
-      if (!logged.ok()) return Refuse(std::move(d), "bad checkpoint: " + logged.status().message());
+      if (!logged.ok()) return Refuse(d, "bad checkpoint: " + logged.status().message());
       auto any = OpenWitnessedCheckpoint(proof->checkpoint, log_key, expected.witnesses, 0, &d.cosignatures);
       if (!any.ok()) {
         d.cosignatures.clear();
-        return Refuse(std::move(d), "bad cosignature: " + any.status().message());
+        return Refuse(d, "bad cosignature: " + any.status().message());
       }
       std::string names;
       for (const auto& c : d.cosignatures) names += (names.empty() ? "" : ", ") + WitnessName(c.witness);
-      return Refuse(std::move(d), "witness quorum: the checkpoint has valid cosignatures from " +
-                                      std::to_string(d.cosignatures.size()) + " of the listed witnesses (" +
-                                      (names.empty() ? std::string("none") : names) + "), " +
-                                      std::to_string(expected.quorum) + " required");
+      std::string reason = "witness quorum: the checkpoint has valid cosignatures from " +
+                           std::to_string(d.cosignatures.size()) + " of the listed witnesses (" +
+                           (names.empty() ? std::string("none") : names) + "), " +
+                           std::to_string(expected.quorum) + " required";
+      return Refuse(d, std::move(reason));
     }
   }
   d.index = proof->index;
@@ -96,61 +101,61 @@ GateDecision CheckReceipt(std::string_view tlog_proof_text, std::optional<ByteVi
   ByteView bytes;
   if (entry && !proof->extra.empty()) {
     if (*entry != ByteView(proof->extra))
-      return Refuse(std::move(d), "entry mismatch: the entry given differs from the entry in the receipt");
+      return Refuse(d, "entry mismatch: the entry given differs from the entry in the receipt");
     bytes = *entry;
   } else if (entry) {
     bytes = *entry;
   } else if (!proof->extra.empty()) {
     bytes = proof->extra;
   } else {
-    return Refuse(std::move(d), "missing entry: the receipt has no extra line and no entry was given");
+    return Refuse(d, "missing entry: the receipt has no extra line and no entry was given");
   }
-  if (bytes.empty()) return Refuse(std::move(d), "missing entry: the entry given is empty");
+  if (bytes.empty()) return Refuse(d, "missing entry: the entry given is empty");
 
   // 4. Inclusion of the entry at the index in the checkpoint's tree.
   Status inc = VerifyInclusion(HashLeaf(bytes), proof->index, cp->size, proof->inclusion, cp->root);
   if (!inc.ok())
-    return Refuse(std::move(d), "not included: entry " + std::to_string(proof->index) + " in the tree of size " +
+    return Refuse(d, "not included: entry " + std::to_string(proof->index) + " in the tree of size " +
                                     std::to_string(cp->size) + ": " + inc.message());
 
   // 5. The entry parses and its signature verifies.
   auto parsed = ParseEntry(bytes);
-  if (!parsed.ok()) return Refuse(std::move(d), "bad entry: " + parsed.status().message());
+  if (!parsed.ok()) return Refuse(d, "bad entry: " + parsed.status().message());
 
   // 6. It is an access.
   if (parsed->kind != EntryKind::kAccess)
-    return Refuse(std::move(d), std::string("not an access: entry ") + std::to_string(proof->index) + " is a " +
+    return Refuse(d, std::string("not an access: entry ") + std::to_string(proof->index) + " is a " +
                                     EntryKindName(parsed->kind) + " entry");
   d.access = std::move(std::get<AccessRecord>(parsed->record));
   const AccessRecord& a = *d.access;
 
   // 7. The access is for what is asked.
   if (expected.accessor && a.accessor != *expected.accessor)
-    return Refuse(std::move(d), "accessor mismatch: the access is by " + Quoted(a.accessor) + ", not " +
+    return Refuse(d, "accessor mismatch: the access is by " + Quoted(a.accessor) + ", not " +
                                     Quoted(*expected.accessor));
   if (expected.holder && a.holder != *expected.holder)
-    return Refuse(std::move(d), "holder mismatch: the access is to " + Quoted(a.holder) + "'s data, not " +
+    return Refuse(d, "holder mismatch: the access is to " + Quoted(a.holder) + "'s data, not " +
                                     Quoted(*expected.holder) + "'s");
   if (expected.subject && a.subject != *expected.subject)
-    return Refuse(std::move(d), "subject mismatch: the access is for subject " + Base64UrlEncode(a.subject) +
+    return Refuse(d, "subject mismatch: the access is for subject " + Base64UrlEncode(a.subject) +
                                     ", not " + Base64UrlEncode(*expected.subject));
   if (expected.purpose && a.purpose != *expected.purpose)
-    return Refuse(std::move(d), "purpose mismatch: the access is for " + a.purpose + ", not " + *expected.purpose);
+    return Refuse(d, "purpose mismatch: the access is for " + a.purpose + ", not " + *expected.purpose);
 
   // 8. Every requested category was logged.
   std::set<std::string> missing;
   for (const auto& c : expected.categories)
     if (!a.categories.count(c)) missing.insert(c);
   if (!missing.empty())
-    return Refuse(std::move(d), "category not logged: " + JoinSet(missing) + " (the access logged " +
+    return Refuse(d, "category not logged: " + JoinSet(missing) + " (the access logged " +
                                     JoinSet(a.categories) + ")");
 
   // 9. The access is recent enough.
   if (expected.not_before) {
     auto t = ParseTime(a.time);
-    if (!t.ok()) return Refuse(std::move(d), "bad entry: time: " + t.status().message());
+    if (!t.ok()) return Refuse(d, "bad entry: time: " + t.status().message());
     if (*t < *expected.not_before)
-      return Refuse(std::move(d), "access too old: logged at " + a.time + ", before " + FormatTime(*expected.not_before));
+      return Refuse(d, "access too old: logged at " + a.time + ", before " + FormatTime(*expected.not_before));
   }
 
   d.allowed = true;
