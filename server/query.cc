@@ -17,12 +17,16 @@ Status CheckQueryParams(const std::string& target, const httplib::Params& params
       size_t amp = std::min(target.find('&', pos), target.size());
       std::string pair = target.substr(pos, amp - pos);
       std::string name = httplib::detail::decode_url(pair.substr(0, pair.find('=')), true);
+      // httplib skips empty '='-separated pieces, so "==to=1" reaches the
+      // handler as to=1: a pair must start with its name.
+      if (!pair.empty() && name.empty()) return Status::InvalidArgument("query parameter without a name");
       if (!pair.empty() && !names.insert(name).second)
         return Status::InvalidArgument("query parameter " + name + " given more than once");
       pos = amp + 1;
     }
   }
   for (const auto& [k, v] : params) {
+    if (params.count(k) > 1) return Status::InvalidArgument("query parameter " + k + " given more than once");
     bool ok = false;
     for (std::string_view a : allowed) ok = ok || k == a;
     if (!ok) return Status::InvalidArgument("unknown query parameter " + k);

@@ -20,8 +20,8 @@
 namespace ledgerd {
 
 // CheckQueryParams returns OK if the raw request target |target| names no
-// query parameter twice and every name in |params| (cpp-httplib's parse of
-// that query) is in |allowed|; InvalidArgument naming the parameter
+// query parameter twice and has no pair without a name, and every name in
+// |params| (cpp-httplib's parse of that query) is in |allowed| once; InvalidArgument naming the parameter
 // otherwise. The raw query is read because cpp-httplib drops a repeated
 // identical "name=value" pair while parsing.
 ledger::Status CheckQueryParams(const std::string& target, const httplib::Params& params,
