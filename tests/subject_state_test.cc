@@ -323,8 +323,11 @@ TEST_CASE("subject state: the sequencer wakes up to commit without requests") {
   REQUIRE(l.store->size() == size + 1);
   CHECK(l.indexer->pending_accesses() == 0);
   CheckLookups(*l.store, model, {TagOf(3)});
-  // The checkpoint covers the commitment.
-  auto cp = OpenCheckpoint(l.seq->latest_checkpoint(), w.log->verifier());
+  // The checkpoint stored with the commitment covers it. (The sequencer's
+  // cached copy is updated just after the commit becomes visible, so read
+  // the store's snapshot, where size and checkpoint are one transaction.)
+  auto snapshot = std::move(l.store->Read()).value();
+  auto cp = OpenCheckpoint(snapshot->checkpoint(), w.log->verifier());
   REQUIRE(cp.ok());
   CHECK(cp->size == size + 1);
   // Nothing pending: no more commitments, however long we wait.
