@@ -21,72 +21,14 @@ set -euo pipefail
 : "${LEDGERD:?set LEDGERD to the ledgerd binary}"
 : "${VERIFY:?set VERIFY to the ledger-verify binary}"
 : "${FIXTURE:?set FIXTURE to the ledger-fixture binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 command -v python3 >/dev/null || { echo "audit_fixtures_test: python3 is required" >&2; exit 1; }
 # The interpreter itself, not a version manager's shim (which can cost a
 # second per start).
 PY=$(python3 -c 'import sys; print(sys.executable)')
 command -v curl >/dev/null || { echo "audit_fixtures_test: curl is required" >&2; exit 1; }
 
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-PASS=0
-FAIL=0
-RC=0
-OUT=""
-ERR=""
-
-# run CMD... runs a command (with a time limit), keeping its exit status in
-# RC, its stdout in $T/out (and OUT) and its stderr in ERR.
-run() {
-  set +e
-  timeout 120 "$@" >"$T/out" 2>"$T/err"
-  RC=$?
-  set -e
-  OUT=$(cat "$T/out")
-  ERR=$(cat "$T/err")
-}
-
-pass() { PASS=$((PASS + 1)); echo "ok   - $1"; }
-failed() {
-  FAIL=$((FAIL + 1))
-  echo "FAIL - $1"
-  echo "       exit status $RC"
-  echo "       stdout: $(head -c 3000 <<<"$OUT")"
-  echo "       stderr: $(head -c 2000 <<<"$ERR")"
-}
-
-# expect_rc DESC STATUS: the last run exited with STATUS.
-expect_rc() {
-  if [[ $RC -eq $2 ]]; then pass "$1"; else failed "$1 (want exit $2)"; fi
-}
-
-# check DESC CMD...: passes if CMD succeeds (its output is shown if not).
-check() {
-  local desc=$1
-  shift
-  set +e
-  local out
-  out=$("$@" 2>&1)
-  local rc=$?
-  set -e
-  if [[ $rc -eq 0 ]]; then
-    pass "$desc"
-  else
-    FAIL=$((FAIL + 1))
-    echo "FAIL - $desc"
-    sed 's/^/       /' <<<"$out" | head -40
-  fi
-}
+lib_setup audit_fixtures
 
 # serve DIR: starts ledgerd on DIR (opaque: it checks only the store and the
 # checkpoint signature); sets URL and SERVER_PID.
@@ -108,11 +50,6 @@ serve() {
     exit 1
   fi
   URL="http://127.0.0.1:$(cat "$pf")"
-}
-
-stop() {
-  kill "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
 }
 
 # --- The independent evidence checker ------------------------------------------
@@ -908,6 +845,4 @@ assert "fork" not in rules, [(v["rule"], v["detail"]) for v in r["violations"]]'
   stop "$PID_B"
 fi
 
-echo
-echo "audit_fixtures: $PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lib_finish audit_fixtures

@@ -18,8 +18,7 @@ set -euo pipefail
 : "${LEDGERD:?set LEDGERD to the ledgerd binary}"
 : "${LEDGERCTL:?set LEDGERCTL to the ledgerctl binary}"
 : "${GATE:?set GATE to the ledger-gate binary}"
-# absolute BIN: BIN made absolute (the test works in a temporary directory).
-absolute() { case "$1" in /*) echo "$1" ;; *) echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")" ;; esac; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LEDGERD=$(absolute "$LEDGERD")
 LEDGERCTL=$(absolute "$LEDGERCTL")
 GATE=$(absolute "$GATE")
@@ -28,51 +27,8 @@ HOLDER=demo-bank
 ACCESSOR=chat-banking
 PERIOD=$(date -u +%Y-%m)
 
-WORK=$(mktemp -d /tmp/flow_test.XXXXXX)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+lib_setup flow_test
 trap 'echo "FAIL line $LINENO: $BASH_COMMAND (exit $?)"' ERR
-
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok   $1"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1"; [ $# -lt 2 ] || printf '     %s\n' "$2"; }
-# check NAME CONDITION-COMMAND... : pass if the command succeeds.
-check() {
-  local name="$1"; shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
-contains() { case "$1" in *"$2"*) return 0 ;; *) return 1 ;; esac; }
-
-# wait_port FILE PID: the port a server wrote to FILE once listening.
-wait_port() {
-  local file="$1" pid="$2" i
-  for i in $(seq 1 200); do
-    if [ -s "$file" ]; then cat "$file"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || { echo "server $pid exited before listening" >&2; return 1; }
-    sleep 0.05
-  done
-  echo "timed out waiting for $file" >&2
-  return 1
-}
-
-# json_string: stdin as a JSON string literal (the text has no control
-# characters but newlines).
-json_string() {
-  printf '"'
-  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' | awk '{ printf "%s\\n", $0 }'
-  printf '"'
-}
 
 # gate_request RECEIPT_JSON SUBJECT ACCESSOR CATEGORIES_JSON: POST to the
 # gate; sets CODE and BODY.
@@ -236,5 +192,4 @@ gate_request "$RECEIPT1" "$ALICE" "$ACCESSOR" '["BALANCES"]'
 check "a receipt released before the restart stays used (403: $BODY)" \
   eval 'test "$CODE" = 403 && contains "$BODY" "already used"'
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+lib_finish flow_test

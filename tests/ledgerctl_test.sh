@@ -10,44 +10,11 @@ set -euo pipefail
 
 : "${LEDGERD:?set LEDGERD to the ledgerd binary}"
 : "${LEDGERCTL:?set LEDGERCTL to the ledgerctl binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 command -v curl >/dev/null || { echo "ledgerctl_test: curl is required" >&2; exit 1; }
 
-T=$(mktemp -d)
-LEDGERD_PID=""
-cleanup() {
-  if [[ -n $LEDGERD_PID ]]; then
-    kill "$LEDGERD_PID" 2>/dev/null || true
-    wait "$LEDGERD_PID" 2>/dev/null || true
-  fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-PASS=0
-FAIL=0
-RC=0
-OUT=""
-ERR=""
-
-# run CMD... runs a command, keeping its exit status in RC and its output in
-# OUT and ERR, without tripping set -e.
-run() {
-  set +e
-  "$@" >"$T/out" 2>"$T/err"
-  RC=$?
-  set -e
-  OUT=$(cat "$T/out")
-  ERR=$(cat "$T/err")
-}
-
-pass() { PASS=$((PASS + 1)); echo "ok   - $1"; }
-failed() {
-  FAIL=$((FAIL + 1))
-  echo "FAIL - $1"
-  echo "       exit status $RC"
-  echo "       stdout: $(head -c 2000 <<<"$OUT")"
-  echo "       stderr: $(head -c 2000 <<<"$ERR")"
-}
+lib_setup ledgerctl_test
+lib_on_exit() { stop "$LEDGERD_PID"; }
 
 # expect DESC STATUS [REGEX]: the last run exited with STATUS and, if given,
 # its stdout matches the extended REGEX.
@@ -68,13 +35,6 @@ expect_err() {
   else
     failed "$desc (want exit $want, stderr matching /$pattern/)"
   fi
-}
-
-# check DESC CONDITION...: passes if the command succeeds.
-check() {
-  local desc=$1
-  shift
-  if "$@"; then pass "$desc"; else RC=$?; OUT=""; ERR=""; failed "$desc"; fi
 }
 
 ctl() { "$LEDGERCTL" "$@"; }
@@ -394,5 +354,4 @@ run ctl access sign --key "$T/accessor2.key" --accessor chat --holder bank --sub
   --categories BALANCES --consent c
 expect_err "a key file readable by others is refused" 1 'chmod 600'
 
-echo "$PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lib_finish ledgerctl_test

@@ -20,6 +20,7 @@ set -euo pipefail
 : "${LEDGERD:?set LEDGERD to the ledgerd binary}"
 : "${LEDGERCTL:?set LEDGERCTL to the ledgerctl binary}"
 : "${VERIFY:?set VERIFY to the ledger-verify binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CONF="$HERE/../tools/nginx/ledger-tiles.conf"
 
@@ -33,64 +34,10 @@ command -v curl >/dev/null || { echo "nginx_audit_test: curl is required" >&2; e
 command -v python3 >/dev/null || { echo "nginx_audit_test: python3 is required" >&2; exit 1; }
 PY=$(python3 -c 'import sys; print(sys.executable)')
 
-T=$(mktemp -d)
+lib_setup nginx_audit
+lib_on_exit() { stop "$NGINX_PID"; stop "$LEDGERD_PID"; }
 # nginx's workers run as "nobody" when the test runs as root: let them read.
 chmod 755 "$T"
-LEDGERD_PID=""
-NGINX_PID=""
-cleanup() {
-  local p
-  for p in "$NGINX_PID" "$LEDGERD_PID"; do
-    [[ -n $p ]] || continue
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-PASS=0
-FAIL=0
-RC=0
-OUT=""
-ERR=""
-
-run() {
-  set +e
-  timeout 120 "$@" >"$T/out" 2>"$T/err"
-  RC=$?
-  set -e
-  OUT=$(cat "$T/out")
-  ERR=$(cat "$T/err")
-}
-
-pass() { PASS=$((PASS + 1)); echo "ok   - $1"; }
-failed() {
-  FAIL=$((FAIL + 1))
-  echo "FAIL - $1"
-  echo "       exit status $RC"
-  echo "       stdout: $(head -c 2000 <<<"$OUT")"
-  echo "       stderr: $(head -c 2000 <<<"$ERR")"
-}
-expect_rc() {
-  if [[ $RC -eq $2 ]]; then pass "$1"; else failed "$1 (want exit $2)"; fi
-}
-check() {
-  local desc=$1
-  shift
-  set +e
-  local out
-  out=$("$@" 2>&1)
-  local rc=$?
-  set -e
-  if [[ $rc -eq 0 ]]; then
-    pass "$desc"
-  else
-    FAIL=$((FAIL + 1))
-    echo "FAIL - $desc"
-    sed 's/^/       /' <<<"$out" | head -30
-  fi
-}
 
 # same_json A B: the two files hold equal JSON documents.
 same_json() {
@@ -313,6 +260,4 @@ run "$VERIFY" audit --log "$URL" --log-key "$KEY" --json
 cp "$T/out" "$T/online2.json"
 check "the incremental offline report equals a full online audit" same_json "$T/online2.json" "$T/nginx2.json"
 
-echo
-echo "nginx_audit: $PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lib_finish nginx_audit

@@ -19,6 +19,7 @@ set -euo pipefail
 : "${LEDGERD:?set LEDGERD to the ledgerd binary}"
 : "${LEDGERCTL:?set LEDGERCTL to the ledgerctl binary}"
 : "${VERIFY:?set VERIFY to the ledger-verify binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PY=$(python3 -c 'import sys; print(sys.executable)')
 
 HOLDER=demo-bank
@@ -26,26 +27,10 @@ ACCESSOR=chat-banking
 PERIOD=$(date -u +%Y-%m)
 OTHER_KEY='example.com/ledger/test+25820e75+Ab3lzRZCNxpgpYFc/Ojlt9gggVCneVxW22xikMi8o8ci'
 
-WORK=$(mktemp -d /tmp/subject_verify_test.XXXXXX)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+lib_setup subject_verify
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok   $1"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1"; [ $# -lt 2 ] || printf '     %s\n' "$2"; }
-run() {
-  RC=0
-  timeout 120 "$VERIFY" "$@" >"$WORK/out" 2>"$WORK/err" || RC=$?
-  OUT=$(cat "$WORK/out")
-  ERR=$(cat "$WORK/err")
-}
+# run ARGS...: runs ledger-verify (lib_run).
+run() { lib_run "$VERIFY" "$@"; }
 expect() {
   if [ "$RC" = "$1" ]; then pass "$2"; else fail "$2 (exit $RC, want $1)" "$(printf '%s\n%s' "$OUT" "$ERR" | head -c 1500)"; fi
 }
@@ -56,22 +41,6 @@ pycheck() {
 import json, sys
 j = json.load(open(sys.argv[1]))
 $code" "$WORK/out" 2>"$WORK/pyerr"; then pass "$name"; else fail "$name" "$(head -c 1500 "$WORK/pyerr")"; fi
-}
-contains() { case "$1" in *"$2"*) return 0 ;; *) return 1 ;; esac; }
-check() {
-  local name="$1"; shift
-  if "$@"; then pass "$name"; else fail "$name" "$(head -c 1500 <<<"$OUT")"; fi
-}
-
-wait_port() {
-  local file="$1" pid="$2" i
-  for i in $(seq 1 200); do
-    if [ -s "$file" ]; then cat "$file"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || { echo "server $pid exited before listening" >&2; return 1; }
-    sleep 0.05
-  done
-  echo "timed out waiting for $file" >&2
-  return 1
 }
 
 # start_demo DIR INTERVAL_MS: ledgerd --demo on DIR; sets LOG.
@@ -235,6 +204,4 @@ cp "$WORK/out" "$WORK/full2.json"
 check "the incremental report equals the full one (subject index included)" cmp -s "$WORK/inc.json" "$WORK/full2.json"
 pycheck "... with carol in the index" 'assert j["subject_index"]["subjects"] == 3, j["subject_index"]'
 
-echo
-echo "subject_verify: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+lib_finish subject_verify

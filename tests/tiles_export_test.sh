@@ -19,6 +19,7 @@ set -euo pipefail
 : "${LEDGERCTL:?set LEDGERCTL to the ledgerctl binary}"
 : "${VERIFY:?set VERIFY to the ledger-verify binary}"
 : "${BENCH:?set BENCH to the ledger-bench binary (it signs the bulk of the accesses)}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CONF="$HERE/../tools/nginx/ledger-tiles.conf"
 
@@ -31,59 +32,10 @@ fi
 command -v curl >/dev/null || { echo "tiles_export_test: curl is required" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "tiles_export_test: python3 is required" >&2; exit 1; }
 
-T=$(mktemp -d)
+lib_setup tiles_export
+lib_on_exit() { stop "$NGINX_PID"; stop "$LEDGERD_PID"; }
 chmod 755 "$T"  # nginx's workers run as "nobody" when the test runs as root
-LEDGERD_PID=""
-NGINX_PID=""
-cleanup() {
-  local p
-  for p in "$NGINX_PID" "$LEDGERD_PID"; do
-    [[ -n $p ]] || continue
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$T"
-}
-trap cleanup EXIT
 
-PASS=0
-FAIL=0
-RC=0
-OUT=""
-ERR=""
-run() {
-  set +e
-  timeout 120 "$@" >"$T/out" 2>"$T/err"
-  RC=$?
-  set -e
-  OUT=$(cat "$T/out")
-  ERR=$(cat "$T/err")
-}
-pass() { PASS=$((PASS + 1)); echo "ok   - $1"; }
-failed() {
-  FAIL=$((FAIL + 1))
-  echo "FAIL - $1"
-  echo "       exit status $RC"
-  echo "       stdout: $(head -c 2000 <<<"$OUT")"
-  echo "       stderr: $(head -c 2000 <<<"$ERR")"
-}
-expect_rc() { if [[ $RC -eq $2 ]]; then pass "$1"; else failed "$1 (want exit $2)"; fi; }
-check() {
-  local desc=$1
-  shift
-  set +e
-  local out
-  out=$("$@" 2>&1)
-  local rc=$?
-  set -e
-  if [[ $rc -eq 0 ]]; then
-    pass "$desc"
-  else
-    FAIL=$((FAIL + 1))
-    echo "FAIL - $desc"
-    sed 's/^/       /' <<<"$out" | head -30
-  fi
-}
 same_json() {
   python3 - "$1" "$2" <<'PY'
 import json, sys
@@ -294,6 +246,4 @@ printf 'localhost/access-ledger\n999999\nAAAA\n' >"$T/other/checkpoint"
 run "$LEDGERD" --demo --data "$DATA" --listen 127.0.0.1:0 --port-file "$T/port2" --tiles-dir "$T/other"
 check "ledgerd refuses a --tiles-dir whose checkpoint is beyond the log" test "$RC" -ne 0 -a -n "$(grep -i 'tiles-dir' <<<"$ERR")"
 
-echo
-echo "tiles_export: $PASS passed, $FAIL failed"
-[[ $FAIL -eq 0 ]]
+lib_finish tiles_export

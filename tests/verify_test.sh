@@ -21,8 +21,7 @@ set -euo pipefail
 : "${LEDGERCTL:?set LEDGERCTL to the ledgerctl binary}"
 : "${VERIFY:?set VERIFY to the ledger-verify binary}"
 : "${WITNESS:?set WITNESS to the ledger-witness binary}"
-# absolute BIN: BIN made absolute (the test works in a temporary directory).
-absolute() { case "$1" in /*) echo "$1" ;; *) echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")" ;; esac; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LEDGERD=$(absolute "$LEDGERD")
 LEDGERCTL=$(absolute "$LEDGERCTL")
 VERIFY=$(absolute "$VERIFY")
@@ -34,58 +33,16 @@ PERIOD=$(date -u +%Y-%m)
 # Another log's key (SPEC.md §2's known-answer key): valid, but not this log's.
 OTHER_KEY='example.com/ledger/test+25820e75+Ab3lzRZCNxpgpYFc/Ojlt9gggVCneVxW22xikMi8o8ci'
 
-WORK=$(mktemp -d /tmp/verify_test.XXXXXX)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+lib_setup verify_test
 trap 'echo "FAIL line $LINENO: $BASH_COMMAND (exit $?)"' ERR
-
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok   $1"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1"; [ $# -lt 2 ] || printf '     %s\n' "$2"; }
-check() {
-  local name="$1"; shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
-contains() { case "$1" in *"$2"*) return 0 ;; *) return 1 ;; esac; }
-
 # run ARGS...: runs ledger-verify; sets RC and OUT (stdout), ERR (stderr).
-run() {
-  RC=0
-  "$VERIFY" "$@" >"$WORK/out" 2>"$WORK/err" || RC=$?
-  OUT=$(cat "$WORK/out")
-  ERR=$(cat "$WORK/err")
-}
+run() { lib_run "$VERIFY" "$@"; }
 # expect CODE NAME: checks the last run's exit code (and shows why if not).
 expect() {
   if [ "$RC" = "$1" ]; then pass "$2"; else fail "$2 (exit $RC, want $1)" "$(printf '%s\n%s' "$OUT" "$ERR" | head -c 600)"; fi
 }
 # json_number KEY TEXT: the first "KEY":<number> in TEXT.
 json_number() { sed -n "s/.*\"$1\":\([0-9][0-9]*\).*/\1/p" <<<"$2" | head -n 1; }
-
-wait_port() {
-  local file="$1" pid="$2" i
-  for i in $(seq 1 200); do
-    if [ -s "$file" ]; then cat "$file"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || { echo "server $pid exited before listening" >&2; return 1; }
-    sleep 0.05
-  done
-  echo "timed out waiting for $file" >&2
-  return 1
-}
-
-# json_string: stdin as a JSON string literal.
-json_string() {
-  printf '"'
-  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' | awk '{ printf "%s\\n", $0 }'
-  printf '"'
-}
 
 # entry_bytes INDEX FILE: writes entry INDEX's bytes (from the log's API) to FILE.
 entry_bytes() { curl -sS "$LOG/v1/entries/$1" | sed -n 's/.*"entry":"\([^"]*\)".*/\1/p' | base64 -d >"$2"; }
@@ -378,5 +335,4 @@ check "--json says not verified" contains "$OUT" '"verified":false'
 run receipt --log-key "$OTHER_KEY" --receipt receipt.txt
 expect 1 "receipt with another log's key"
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+lib_finish verify_test

@@ -21,47 +21,14 @@ set -euo pipefail
 : "${LEDGERD:?set LEDGERD to the ledgerd binary}"
 : "${WITNESS:?set WITNESS to the ledger-witness binary}"
 : "${LEDGERCTL:?set LEDGERCTL to the ledgerctl binary}"
-absolute() { case "$1" in /*) echo "$1" ;; *) echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")" ;; esac; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LEDGERD=$(absolute "$LEDGERD")
 WITNESS=$(absolute "$WITNESS")
 LEDGERCTL=$(absolute "$LEDGERCTL")
 command -v python3 >/dev/null || { echo "witness_e2e_test: python3 is required" >&2; exit 1; }
 
-WORK=$(mktemp -d /tmp/witness_e2e.XXXXXX)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+lib_setup witness_e2e
 trap 'echo "FAIL line $LINENO: $BASH_COMMAND (exit $?)"' ERR
-
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok   $1"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1"; [ $# -lt 2 ] || printf '     %s\n' "$2"; }
-check() {
-  local name="$1"; shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
-contains() { case "$1" in *"$2"*) return 0 ;; *) return 1 ;; esac; }
-
-# wait_port FILE PID: the port a server wrote to FILE once listening.
-wait_port() {
-  local file="$1" pid="$2" i
-  for i in $(seq 1 200); do
-    if [ -s "$file" ]; then cat "$file"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || { echo "server $pid exited before listening" >&2; return 1; }
-    sleep 0.05
-  done
-  echo "timed out waiting for $file" >&2
-  return 1
-}
-
-# stop PID: SIGTERM and wait.
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 cd "$WORK"
 
@@ -540,6 +507,4 @@ check "quorum 0 still offers checkpoints to the witnesses (metrics)" \
   test "$(metric "$URL_C" 'ledger_witness_cosignatures_total{witness="w1"}')" -gt 0
 stop "$PID_C"
 
-echo
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+lib_finish witness_e2e
