@@ -14,7 +14,6 @@ namespace ledger {
 namespace {
 
 constexpr std::string_view kSigPrefix = "\xE2\x80\x94 ";  // U+2014 em dash, space
-constexpr std::string_view kPrivatePrefix = "PRIVATE+KEY+";
 constexpr size_t kTimestampedSigSize = 8 + crypto_sign_BYTES;
 
 static_assert(crypto_sign_SECRETKEYBYTES == 64 && crypto_sign_PUBLICKEYBYTES == 32 && crypto_sign_SEEDBYTES == 32,
@@ -36,10 +35,7 @@ Status CheckName(std::string_view name) {
 // KeyId is the note key ID of a cosignature/v1 (type 0x04) key.
 uint32_t KeyId(std::string_view name, ByteView pub) { return note_internal::KeyId(name, kCosignatureV1Type, pub); }
 
-using note_internal::Chop;
 using note_internal::KeyIdHex;
-using note_internal::ParseKeyIdHex;
-using note_internal::Wipe;
 
 }  // namespace
 
@@ -62,19 +58,14 @@ StatusOr<CosignatureVerifier> CosignatureVerifier::FromPublicKey(std::string_vie
 }
 
 StatusOr<CosignatureVerifier> CosignatureVerifier::Parse(std::string_view vkey) {
-  std::string_view rest, key64;
-  std::string_view name = Chop(vkey, '+', &rest);
-  std::string_view hash16 = Chop(rest, '+', &key64);
-  uint32_t id = 0;
-  if (!CheckName(name).ok() || !ParseKeyIdHex(hash16, &id))
-    return Status::InvalidArgument("malformed witness verifier key: want <name>+<8 hex digits>+<base64>");
-  auto key = Base64Decode(key64);
-  if (!key.ok() || key->empty()) return Status::InvalidArgument("malformed witness verifier key: bad base64 key");
-  if (static_cast<uint8_t>((*key)[0]) != kCosignatureV1Type)
-    return Status::InvalidArgument("witness verifier key: type is not 0x04 (cosignature/v1 Ed25519)");
-  if (key->size() != 33) return Status::InvalidArgument("witness verifier key: Ed25519 key must be 32 bytes");
-  LEDGER_ASSIGN_OR_RETURN(CosignatureVerifier v, FromPublicKey(name, ByteView(*key).substr(1)));
-  if (v.key_id_ != id) return Status::InvalidArgument("witness verifier key: key hash does not match the key");
+  LEDGER_ASSIGN_OR_RETURN(
+      note_internal::KeyStringParts parts,
+      note_internal::SplitKeyString(vkey, kCosignatureV1Type, "witness verifier key",
+                                    "type is not 0x04 (cosignature/v1 Ed25519)",
+                                    [](std::string_view name) { return CheckName(name).ok(); }));
+  LEDGER_ASSIGN_OR_RETURN(CosignatureVerifier v, FromPublicKey(parts.name, parts.key));
+  if (v.key_id_ != parts.key_id)
+    return Status::InvalidArgument("witness verifier key: key hash does not match the key");
   return v;
 }
 
@@ -142,40 +133,14 @@ StatusOr<std::unique_ptr<CosignatureSigner>> CosignatureSigner::FromSeed(std::st
 }
 
 StatusOr<std::unique_ptr<CosignatureSigner>> CosignatureSigner::ParsePrivateKey(std::string_view skey) {
-  const Status malformed =
-      Status::InvalidArgument("malformed witness private key: want PRIVATE+KEY+<name>+<8 hex digits>+<base64>");
-  if (skey.substr(0, kPrivatePrefix.size()) != kPrivatePrefix) return malformed;
-  std::string_view rest, key64;
-  std::string_view name = Chop(skey.substr(kPrivatePrefix.size()), '+', &rest);
-  std::string_view hash16 = Chop(rest, '+', &key64);
-  uint32_t id = 0;
-  if (!CheckName(name).ok() || !ParseKeyIdHex(hash16, &id)) return malformed;
-  auto key = Base64Decode(key64);
-  if (!key.ok() || key->empty()) return malformed;
-  Bytes raw = std::move(*key);
-  // From here |raw| holds the seed: wipe it on every path.
-  StatusOr<std::unique_ptr<CosignatureSigner>> signer =
-      Status::InvalidArgument("witness private key: type is not 0x04 (cosignature/v1 Ed25519)");
-  if (static_cast<uint8_t>(raw[0]) == kCosignatureV1Type) signer = FromSeed(name, ByteView(raw).substr(1));
-  Wipe(&raw);
-  if (!signer.ok()) return signer.status();
-  if ((*signer)->verifier().key_id() != id)
-    return Status::InvalidArgument("witness private key: key hash does not match the key");
-  return signer;
+  return note_internal::ParsePrivateKeyString<CosignatureSigner>(
+      skey, kCosignatureV1Type, "witness private key", "type is not 0x04 (cosignature/v1 Ed25519)",
+      [](std::string_view name) { return CheckName(name).ok(); },
+      [](std::string_view name, ByteView seed) { return FromSeed(name, seed); });
 }
 
 std::string CosignatureSigner::PrivateKeyString() const {
-  Bytes key;
-  key.reserve(33);
-  key.push_back(static_cast<char>(kCosignatureV1Type));
-  key.append(reinterpret_cast<const char*>(secret_.data()), 32);  // seed half
-  std::string b64 = Base64Encode(key);
-  Wipe(&key);
-  std::string out;
-  out.reserve(kPrivatePrefix.size() + name().size() + 1 + 8 + 1 + b64.size());
-  out.append(kPrivatePrefix).append(name()).append("+").append(KeyIdHex(verifier_.key_id())).append("+").append(b64);
-  Wipe(&b64);
-  return out;
+  return note_internal::PrivateKeyString(kCosignatureV1Type, name(), verifier_.key_id(), secret_.data());
 }
 
 StatusOr<Bytes> CosignatureSigner::Cosign(std::string_view checkpoint_body, uint64_t timestamp) const {

@@ -15,7 +15,6 @@ namespace {
 
 constexpr uint8_t kAlgEd25519 = 0x01;
 constexpr std::string_view kSigPrefix = "\xE2\x80\x94 ";  // U+2014 em dash, space
-constexpr std::string_view kPrivatePrefix = "PRIVATE+KEY+";
 
 // sodium_init must run before libsodium's key generation; a function-local
 // static makes the one call thread-safe.
@@ -108,8 +107,6 @@ uint32_t KeyId(std::string_view name, ByteView pub) { return note_internal::KeyI
 
 using note_internal::Chop;
 using note_internal::KeyIdHex;
-using note_internal::ParseKeyIdHex;
-using note_internal::Wipe;
 
 }  // namespace
 
@@ -126,19 +123,11 @@ StatusOr<NoteVerifier> NoteVerifier::FromPublicKey(std::string_view name, ByteVi
 }
 
 StatusOr<NoteVerifier> NoteVerifier::Parse(std::string_view vkey) {
-  std::string_view rest, key64;
-  std::string_view name = Chop(vkey, '+', &rest);
-  std::string_view hash16 = Chop(rest, '+', &key64);
-  uint32_t id = 0;
-  if (!IsValidKeyName(name) || !ParseKeyIdHex(hash16, &id))
-    return Status::InvalidArgument("malformed verifier key: want <name>+<8 hex digits>+<base64>");
-  auto key = Base64Decode(key64);
-  if (!key.ok() || key->empty()) return Status::InvalidArgument("malformed verifier key: bad base64 key");
-  if (static_cast<uint8_t>((*key)[0]) != kAlgEd25519)
-    return Status::InvalidArgument("verifier key: unknown algorithm");
-  if (key->size() != 33) return Status::InvalidArgument("verifier key: Ed25519 key must be 32 bytes");
-  LEDGER_ASSIGN_OR_RETURN(NoteVerifier v, FromPublicKey(name, ByteView(*key).substr(1)));
-  if (v.key_id_ != id) return Status::InvalidArgument("verifier key: key hash does not match the key");
+  LEDGER_ASSIGN_OR_RETURN(note_internal::KeyStringParts parts,
+                          note_internal::SplitKeyString(vkey, kAlgEd25519, "verifier key", "unknown algorithm",
+                                                        IsValidKeyName));
+  LEDGER_ASSIGN_OR_RETURN(NoteVerifier v, FromPublicKey(parts.name, parts.key));
+  if (v.key_id_ != parts.key_id) return Status::InvalidArgument("verifier key: key hash does not match the key");
   return v;
 }
 
@@ -187,41 +176,13 @@ StatusOr<std::unique_ptr<NoteSigner>> NoteSigner::FromSeed(std::string_view name
 }
 
 StatusOr<std::unique_ptr<NoteSigner>> NoteSigner::ParsePrivateKey(std::string_view skey) {
-  const Status malformed =
-      Status::InvalidArgument("malformed private key: want PRIVATE+KEY+<name>+<8 hex digits>+<base64>");
-  if (skey.substr(0, kPrivatePrefix.size()) != kPrivatePrefix) return malformed;
-  std::string_view rest, key64;
-  std::string_view name = Chop(skey.substr(kPrivatePrefix.size()), '+', &rest);
-  std::string_view hash16 = Chop(rest, '+', &key64);
-  uint32_t id = 0;
-  if (!IsValidKeyName(name) || !ParseKeyIdHex(hash16, &id)) return malformed;
-  auto key = Base64Decode(key64);
-  if (!key.ok() || key->empty()) return malformed;
-  Bytes raw = std::move(*key);
-  // From here |raw| holds the seed: wipe it on every path.
-  StatusOr<std::unique_ptr<NoteSigner>> signer = Status::InvalidArgument("private key: unknown algorithm");
-  if (static_cast<uint8_t>(raw[0]) == kAlgEd25519) signer = FromSeed(name, ByteView(raw).substr(1));
-  Wipe(&raw);
-  if (!signer.ok()) return signer.status();
-  // The hash is of the public key, so it can only be checked after derivation.
-  if ((*signer)->verifier().key_id() != id) return Status::InvalidArgument("private key: key hash does not match the key");
-  return signer;
+  return note_internal::ParsePrivateKeyString<NoteSigner>(
+      skey, kAlgEd25519, "private key", "unknown algorithm", IsValidKeyName,
+      [](std::string_view name, ByteView seed) { return FromSeed(name, seed); });
 }
 
 std::string NoteSigner::PrivateKeyString() const {
-  // Build in preallocated buffers so no reallocation leaves stray copies of
-  // the seed behind; wipe the intermediates.
-  Bytes key;
-  key.reserve(33);
-  key.push_back(static_cast<char>(kAlgEd25519));
-  key.append(reinterpret_cast<const char*>(secret_.data()), 32);  // seed half
-  std::string b64 = Base64Encode(key);
-  Wipe(&key);
-  std::string out;
-  out.reserve(kPrivatePrefix.size() + name().size() + 1 + 8 + 1 + b64.size());
-  out.append(kPrivatePrefix).append(name()).append("+").append(KeyIdHex(verifier_.key_id())).append("+").append(b64);
-  Wipe(&b64);
-  return out;
+  return note_internal::PrivateKeyString(kAlgEd25519, name(), verifier_.key_id(), secret_.data());
 }
 
 Bytes NoteSigner::Sign(ByteView msg) const {

@@ -7,10 +7,12 @@
 #include <sodium.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "ledger/bytes.h"
+#include "ledger/status.h"
 
 namespace ledger {
 namespace note_internal {
@@ -59,9 +61,86 @@ inline std::string_view Chop(std::string_view s, char sep, std::string_view* res
   return s.substr(0, i);
 }
 
+// KeyStringParts is a verifier key string "<name>+<key hash>+<base64(type ||
+// 32-byte key)>" split and decoded (key without its type byte).
+struct KeyStringParts {
+  std::string_view name;
+  uint32_t key_id = 0;
+  Bytes key;
+};
+
+// SplitKeyString splits and decodes |vkey| for a key of |type|. |what| names
+// the key in errors ("verifier key"), |wrong_type| is the error for another
+// type byte, and |valid_name| applies the key-name rules. It does not check
+// the key hash: the caller recomputes it with the key type's KeyId.
+inline StatusOr<KeyStringParts> SplitKeyString(std::string_view vkey, uint8_t type, const std::string& what,
+                                               const std::string& wrong_type, bool (*valid_name)(std::string_view)) {
+  std::string_view rest, key64;
+  KeyStringParts parts;
+  parts.name = Chop(vkey, '+', &rest);
+  std::string_view hash16 = Chop(rest, '+', &key64);
+  if (!valid_name(parts.name) || !ParseKeyIdHex(hash16, &parts.key_id))
+    return Status::InvalidArgument("malformed " + what + ": want <name>+<8 hex digits>+<base64>");
+  auto key = Base64Decode(key64);
+  if (!key.ok() || key->empty()) return Status::InvalidArgument("malformed " + what + ": bad base64 key");
+  if (static_cast<uint8_t>((*key)[0]) != type) return Status::InvalidArgument(what + ": " + wrong_type);
+  if (key->size() != 33) return Status::InvalidArgument(what + ": Ed25519 key must be 32 bytes");
+  parts.key = key->substr(1);
+  return parts;
+}
+
 // Wipe zeroes a string that held secret material.
 inline void Wipe(std::string* s) {
   if (!s->empty()) sodium_memzero(&(*s)[0], s->size());
+}
+
+constexpr std::string_view kPrivateKeyPrefix = "PRIVATE+KEY+";
+
+// ParsePrivateKeyString parses "PRIVATE+KEY+<name>+<key hash>+<base64(type ||
+// 32-byte seed)>" into a signer made by |from_seed(name, seed)|; |what| names
+// the key in errors ("private key") and |wrong_type| is the error for another
+// type byte. The decoded seed is wiped on every path; the key hash is checked
+// against the derived public key.
+template <typename Signer, typename FromSeed>
+StatusOr<std::unique_ptr<Signer>> ParsePrivateKeyString(std::string_view skey, uint8_t type, const std::string& what,
+                                                        const std::string& wrong_type,
+                                                        bool (*valid_name)(std::string_view), FromSeed from_seed) {
+  const Status malformed =
+      Status::InvalidArgument("malformed " + what + ": want PRIVATE+KEY+<name>+<8 hex digits>+<base64>");
+  if (skey.substr(0, kPrivateKeyPrefix.size()) != kPrivateKeyPrefix) return malformed;
+  std::string_view rest, key64;
+  std::string_view name = Chop(skey.substr(kPrivateKeyPrefix.size()), '+', &rest);
+  std::string_view hash16 = Chop(rest, '+', &key64);
+  uint32_t id = 0;
+  if (!valid_name(name) || !ParseKeyIdHex(hash16, &id)) return malformed;
+  auto key = Base64Decode(key64);
+  if (!key.ok() || key->empty()) return malformed;
+  Bytes raw = std::move(*key);
+  // From here |raw| holds the seed: wipe it on every path.
+  StatusOr<std::unique_ptr<Signer>> signer = Status::InvalidArgument(what + ": " + wrong_type);
+  if (static_cast<uint8_t>(raw[0]) == type) signer = from_seed(name, ByteView(raw).substr(1));
+  Wipe(&raw);
+  if (!signer.ok()) return signer.status();
+  // The hash is of the public key, so it can only be checked after derivation.
+  if ((*signer)->verifier().key_id() != id) return Status::InvalidArgument(what + ": key hash does not match the key");
+  return signer;
+}
+
+// PrivateKeyString formats a private key string for |seed| (32 bytes). It
+// builds in preallocated buffers so no reallocation leaves stray copies of
+// the seed behind, and wipes the intermediates.
+inline std::string PrivateKeyString(uint8_t type, std::string_view name, uint32_t key_id, const uint8_t* seed) {
+  Bytes key;
+  key.reserve(33);
+  key.push_back(static_cast<char>(type));
+  key.append(reinterpret_cast<const char*>(seed), 32);
+  std::string b64 = Base64Encode(key);
+  Wipe(&key);
+  std::string out;
+  out.reserve(kPrivateKeyPrefix.size() + name.size() + 1 + 8 + 1 + b64.size());
+  out.append(kPrivateKeyPrefix).append(name).append("+").append(KeyIdHex(key_id)).append("+").append(b64);
+  Wipe(&b64);
+  return out;
 }
 
 }  // namespace note_internal
