@@ -28,6 +28,7 @@
 #include "ledger/store.h"
 #include "ledger/tlog_proof.h"
 #include "ledger/vrf.h"
+#include "test_util.h"
 
 using namespace ledger;
 
@@ -61,25 +62,7 @@ AccessRecord MakeAccess(const std::string& id, const Bytes& subject, const std::
   return r;
 }
 
-// MemoryTree is a small in-memory Merkle tree serving complete subtrees.
-class MemoryTree : public HashReader {
- public:
-  explicit MemoryTree(std::vector<Bytes> entries) : entries_(std::move(entries)) {}
-  Status ReadHashes(const std::vector<NodeId>& ids, std::vector<Hash>* out) const override {
-    out->clear();
-    for (const NodeId& id : ids) out->push_back(Node(id.level, id.index));
-    return Status::OK();
-  }
-  uint64_t size() const { return entries_.size(); }
-  const Bytes& entry(size_t i) const { return entries_[i]; }
-
- private:
-  Hash Node(uint8_t level, uint64_t index) const {
-    if (level == 0) return HashLeaf(entries_.at(index));
-    return HashChildren(Node(level - 1, 2 * index), Node(level - 1, 2 * index + 1));
-  }
-  std::vector<Bytes> entries_;
-};
+using ledger_test::MemoryTree;
 
 // Fixture: a log of 7 entries (a policy, then accesses) with a signed
 // checkpoint, and receipts for any of them.

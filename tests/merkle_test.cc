@@ -17,36 +17,7 @@ using json = nlohmann::json;
 
 namespace {
 
-// MemoryReader stores every complete-subtree hash of a tree built from leaf
-// hashes, and counts ReadHashes calls so tests can check batching.
-class MemoryReader : public HashReader {
- public:
-  explicit MemoryReader(const std::vector<Hash>& leaves) {
-    levels_.push_back(leaves);
-    while (levels_.back().size() > 1) {
-      const auto& below = levels_.back();
-      std::vector<Hash> up;
-      for (size_t i = 0; i + 1 < below.size(); i += 2) up.push_back(HashChildren(below[i], below[i + 1]));
-      levels_.push_back(std::move(up));
-    }
-  }
-  Status ReadHashes(const std::vector<NodeId>& ids, std::vector<Hash>* out) const override {
-    calls++;
-    out->clear();
-    for (const NodeId& id : ids) {
-      if (id.level >= levels_.size() || id.index >= levels_[id.level].size()) {
-        return Status::NotFound("node " + std::to_string(id.level) + "/" + std::to_string(id.index));
-      }
-      out->push_back(levels_[id.level][id.index]);
-    }
-    return Status::OK();
-  }
-  const Hash& Node(uint8_t level, uint64_t index) const { return levels_.at(level).at(index); }
-  mutable int calls = 0;
-
- private:
-  std::vector<std::vector<Hash>> levels_;
-};
+using ledger_test::MemoryReader;
 
 // BoundedReader serves only nodes complete in a tree of |size| leaves, so a
 // proof that peeks past its tree size fails loudly.

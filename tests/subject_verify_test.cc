@@ -28,6 +28,7 @@
 #include "ledger/subject.h"
 #include "ledger/subject_index.h"
 #include "ledger/vrf.h"
+#include "test_util.h"
 
 using namespace ledger;
 using json = nlohmann::json;
@@ -39,19 +40,7 @@ const char kHolder[] = "demo-bank";
 const char kAccessor[] = "chat-banking";
 const char kPeriod[] = "2026-12";
 
-class MemoryTree : public HashReader {
- public:
-  std::vector<Hash> leaves;
-  Status ReadHashes(const std::vector<NodeId>& ids, std::vector<Hash>* out) const override {
-    out->clear();
-    for (const NodeId& id : ids) out->push_back(Node(id.level, id.index));
-    return Status::OK();
-  }
-  Hash Node(unsigned level, uint64_t index) const {
-    if (level == 0) return leaves.at(index);
-    return HashChildren(Node(level - 1, 2 * index), Node(level - 1, 2 * index + 1));
-  }
-};
+using ledger_test::MemoryTree;
 
 std::string B64(const Hash& h) { return Base64Encode(HashView(h)); }
 

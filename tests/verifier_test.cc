@@ -31,6 +31,7 @@
 #include "../verifier/commands.h"
 #include "../verifier/fetcher.h"
 #include "../verifier/log_reader.h"
+#include "test_util.h"
 
 using namespace ledger;
 namespace fs = std::filesystem;
@@ -42,20 +43,7 @@ const char kOrigin[] = "example.com/verify-test";
 const char kHolder[] = "demo-bank";
 const char kAccessor[] = "chat-banking";
 
-// MemoryTree serves any complete subtree of a list of leaves.
-class MemoryTree : public HashReader {
- public:
-  std::vector<Hash> leaves;
-  Status ReadHashes(const std::vector<NodeId>& ids, std::vector<Hash>* out) const override {
-    out->clear();
-    for (const NodeId& id : ids) out->push_back(Node(id.level, id.index));
-    return Status::OK();
-  }
-  Hash Node(unsigned level, uint64_t index) const {
-    if (level == 0) return leaves.at(index);
-    return HashChildren(Node(level - 1, 2 * index), Node(level - 1, 2 * index + 1));
-  }
-};
+using ledger_test::MemoryTree;
 
 void WriteFile(const std::string& path, const std::string& data) {
   fs::create_directories(fs::path(path).parent_path());
