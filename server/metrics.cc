@@ -1,5 +1,10 @@
 #include "metrics.h"
 
+#include <malloc.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 namespace ledgerd {
@@ -89,6 +94,34 @@ void RenderWitnessing(std::ostringstream& out, const WitnessingStats& w) {
       << "ledger_receipt_waiters_rejected_total " << w.receipt_waiters_rejected.load() << "\n";
 }
 
+// RenderMallocStats renders glibc malloc's totals over all arenas, so a
+// growing RSS can be told apart: live allocations (in use, which includes
+// LMDB's cache of dirty-page buffers), free memory malloc keeps, and the
+// number of arenas (each worker thread can get its own).
+void RenderMallocStats(std::ostringstream& out) {
+  struct mallinfo2 mi = mallinfo2();
+  uint64_t arenas = 0;
+  char* xml = nullptr;
+  size_t xml_size = 0;
+  if (FILE* f = open_memstream(&xml, &xml_size)) {
+    malloc_info(0, f);
+    std::fclose(f);
+    // One <heap nr="N"> element per arena.
+    for (const char* p = xml; p && (p = std::strstr(p, "<heap nr=")) != nullptr; p++) arenas++;
+  }
+  std::free(xml);
+  out << "# HELP ledger_malloc_arenas glibc malloc arenas.\n# TYPE ledger_malloc_arenas gauge\n"
+      << "ledger_malloc_arenas " << arenas << "\n";
+  out << "# HELP ledger_malloc_bytes glibc malloc totals over all arenas: in_use (live allocations, mmapped "
+         "ones included), free (held by malloc, not returned to the system), mmapped (large allocations "
+         "served by mmap), system (obtained from the system: arenas plus mmapped).\n"
+      << "# TYPE ledger_malloc_bytes gauge\n"
+      << "ledger_malloc_bytes{kind=\"in_use\"} " << mi.uordblks + mi.hblkhd << "\n"
+      << "ledger_malloc_bytes{kind=\"free\"} " << mi.fordblks << "\n"
+      << "ledger_malloc_bytes{kind=\"mmapped\"} " << mi.hblkhd << "\n"
+      << "ledger_malloc_bytes{kind=\"system\"} " << mi.arena + mi.hblkhd << "\n";
+}
+
 }  // namespace
 
 std::string Metrics::Render(const ledger::SequencerStats& seq, uint64_t tree_size, uint64_t disk_bytes,
@@ -111,6 +144,7 @@ std::string Metrics::Render(const ledger::SequencerStats& seq, uint64_t tree_siz
   RenderHistogram(out, "ledger_batch_entries", "Entries per write batch.", seq.batch_entries, 1.0);
   RenderHistogram(out, "ledger_commit_seconds", "Time to write, sign and durably commit a batch.", seq.commit_micros, 1e-6);
   if (witnessing) RenderWitnessing(out, *witnessing);
+  RenderMallocStats(out);
   out << "# HELP ledger_http_requests_total HTTP requests by route and status.\n# TYPE ledger_http_requests_total counter\n";
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& [key, count] : requests_)

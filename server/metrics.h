@@ -1,6 +1,7 @@
 // Metrics: request counters by route and status, rendered with the
-// sequencer's statistics (and the witnesses', with --witnesses) in the
-// Prometheus text format.
+// sequencer's statistics (and the witnesses', with --witnesses) and glibc
+// malloc's totals (what ledgerd's private memory is) in the Prometheus
+// text format.
 //
 // Thread-safety: all methods are safe to call concurrently.
 #ifndef LEDGER_SERVER_METRICS_H_

@@ -150,6 +150,14 @@ class RawEnv {
     REQUIRE(mdb_txn_commit(txn) == 0);
   }
 
+  // Run runs fn inside one write transaction (any databases) and commits.
+  void Run(const std::function<void(MDB_txn*)>& fn) {
+    MDB_txn* txn = nullptr;
+    REQUIRE(mdb_txn_begin(env_, nullptr, 0, &txn) == 0);
+    fn(txn);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+  }
+
   // Get returns the value of |key| in |db| ("" and false if absent).
   bool Get(const char* db, const std::string& key, std::string* out) {
     MDB_txn* txn = nullptr;
@@ -189,10 +197,73 @@ std::string U64Key(uint64_t i) {
   return k;
 }
 
+// ChunkKey is the format-2 key of a hash chunk: u8 group || u64be chunk.
 std::string ChunkKey(int group, uint64_t chunk) {
   std::string k(1, static_cast<char>(group));
   AppendU64(&k, chunk);
   return k;
+}
+
+// TreeKey is the format-3 key of a hash chunk (SPEC.md §7): the index of
+// the leaf whose append creates its first hash, chunk*16^(g+1) + 16^g - 1.
+std::string TreeKey(int group, uint64_t chunk) {
+  uint64_t span = uint64_t{1} << (4 * group);  // leaves under one hash of the group
+  return U64Key(chunk * 16 * span + span - 1);
+}
+
+MDB_dbi OpenDb(MDB_txn* t, const char* name, unsigned flags = 0) {
+  MDB_dbi d;
+  int rc = mdb_dbi_open(t, name, flags, &d);
+  INFO("mdb_dbi_open " << name << ": " << mdb_strerror(rc));
+  REQUIRE(rc == 0);
+  return d;
+}
+
+// DowngradeToFormat2 rewrites a closed format-3 store in the format-2 layout
+// (SPEC.md §7, "Earlier formats"), as a format-2 build left it: `hashes`
+// keyed by group || chunk holding only the filled hashes, every entry in
+// `entries`, no `tree` or `bundles`, meta format "2".
+void DowngradeToFormat2(const std::string& dir) {
+  RawEnv env(dir);
+  std::string size_value;
+  REQUIRE(env.Get("meta", "size", &size_value));
+  const uint64_t size = LoadU64(size_value.data());
+  env.Run([&](MDB_txn* t) {
+    MDB_dbi tree = OpenDb(t, "tree"), bundles = OpenDb(t, "bundles"), entries = OpenDb(t, "entries"),
+            meta = OpenDb(t, "meta"), hashes = OpenDb(t, "hashes", MDB_CREATE);
+    MDB_cursor* c;
+    MDB_val k, v;
+    REQUIRE(mdb_cursor_open(t, tree, &c) == 0);
+    uint64_t chunks = 0;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      REQUIRE(k.mv_size == 8);
+      REQUIRE(v.mv_size == 512);
+      uint64_t created = LoadU64(k.mv_data) + 1;
+      int g = 0;
+      while (created % 16 == 0) created /= 16, g++;
+      REQUIRE(created % 16 == 1);
+      uint64_t chunk = created / 16;
+      uint64_t fill = std::min<uint64_t>(16, (size >> (4 * g)) - chunk * 16);
+      RawPut(t, hashes, ChunkKey(g, chunk), std::string(static_cast<const char*>(v.mv_data), fill * 32));
+      chunks++;
+    }
+    mdb_cursor_close(c);
+    REQUIRE(chunks > 0);
+    REQUIRE(mdb_cursor_open(t, bundles, &c) == 0);
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      std::string bundle(static_cast<const char*>(v.mv_data), v.mv_size);
+      uint64_t index = LoadU64(k.mv_data) * 256;
+      for (size_t pos = 0; pos < bundle.size(); index++) {
+        size_t len = (static_cast<uint8_t>(bundle[pos]) << 8) | static_cast<uint8_t>(bundle[pos + 1]);
+        RawPut(t, entries, U64Key(index), bundle.substr(pos + 2, len));
+        pos += 2 + len;
+      }
+    }
+    mdb_cursor_close(c);
+    REQUIRE(mdb_drop(t, tree, 1) == 0);
+    REQUIRE(mdb_drop(t, bundles, 1) == 0);
+    RawPut(t, meta, "format", "2");
+  });
 }
 
 }  // namespace
@@ -781,44 +852,58 @@ TEST_CASE("the start-up check catches a damaged store", "[store]") {
     }
     SECTION("a byte of the last leaf hash flipped") {
       // Leaf N-1 is in group 0, chunk (N-1)/16, slot (N-1)%16.
-      std::string key = ChunkKey(0, (N - 1) / 16), v;
-      REQUIRE(env.Get("hashes", key, &v));
-      REQUIRE(v.size() == (N % 16) * 32);
+      std::string key = TreeKey(0, (N - 1) / 16), v;
+      REQUIRE(env.Get("tree", key, &v));
+      REQUIRE(v.size() == 512);  // stored at full width; slots beyond the size are zero
+      CHECK(v.substr((N % 16) * 32) == std::string(512 - (N % 16) * 32, '\0'));
       v[((N - 1) % 16) * 32 + 5] ^= 0x01;
-      env.Mutate("hashes", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, key, v); });
+      env.Mutate("tree", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, key, v); });
     }
     SECTION("a byte of a stored level-8 hash flipped") {
       // The 512-leaf subtree root is read from level 8 (group 2, chunk 0).
-      std::string key = ChunkKey(2, 0), v;
-      REQUIRE(env.Get("hashes", key, &v));
-      REQUIRE(v.size() == 2 * 32);
+      std::string key = TreeKey(2, 0), v;
+      REQUIRE(env.Get("tree", key, &v));
+      REQUIRE(v.size() == 512);  // 2 level-8 nodes at size 600
       v[40] ^= 0x10;
-      env.Mutate("hashes", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, key, v); });
+      env.Mutate("tree", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, key, v); });
       expect_in_message = "root";
     }
     SECTION("a byte of a completed level-4 chunk flipped") {
       // Node (4, 36) (leaves 576..591) sits in group 1, chunk 2, slot 4.
-      std::string key = ChunkKey(1, 2), v;
-      REQUIRE(env.Get("hashes", key, &v));
-      REQUIRE(v.size() == 5 * 32);  // 600 >> 4 = 37 level-4 nodes: chunk 2 holds 32..36
+      std::string key = TreeKey(1, 2), v;
+      REQUIRE(env.Get("tree", key, &v));
+      REQUIRE(v.size() == 512);  // 600 >> 4 = 37 level-4 nodes: chunk 2 holds 32..36
       v[4 * 32 + 31] ^= 0xff;
-      env.Mutate("hashes", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, key, v); });
+      env.Mutate("tree", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, key, v); });
       expect_in_message = "root";
     }
     SECTION("a partial hash chunk truncated") {
-      std::string key = ChunkKey(0, (N - 1) / 16), v;
-      REQUIRE(env.Get("hashes", key, &v));
+      std::string key = TreeKey(0, (N - 1) / 16), v;
+      REQUIRE(env.Get("tree", key, &v));
       v.resize(v.size() - 32);
-      env.Mutate("hashes", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, key, v); });
+      env.Mutate("tree", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, key, v); });
     }
     SECTION("a hash chunk with a bad length") {
-      std::string key = ChunkKey(2, 0), v;
-      REQUIRE(env.Get("hashes", key, &v));
+      std::string key = TreeKey(2, 0), v;
+      REQUIRE(env.Get("tree", key, &v));
       v.push_back('x');
-      env.Mutate("hashes", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, key, v); });
+      env.Mutate("tree", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, key, v); });
     }
     SECTION("a hash chunk deleted") {
-      env.Mutate("hashes", [&](MDB_txn* t, MDB_dbi d) { RawDel(t, d, ChunkKey(2, 0)); });
+      env.Mutate("tree", [&](MDB_txn* t, MDB_dbi d) { RawDel(t, d, TreeKey(2, 0)); });
+    }
+    SECTION("the last full entry bundle deleted") {
+      // 600 entries: bundles 0 and 1 are full, 512..599 are single entries.
+      env.Mutate("bundles", [&](MDB_txn* t, MDB_dbi d) { RawDel(t, d, U64Key(1)); });
+      expect_in_message = "bundle";
+    }
+    SECTION("an entry bundle beyond the tree size") {
+      env.Mutate("bundles", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, U64Key(2), std::string(2, '\0')); });
+      expect_in_message = "bundle";
+    }
+    SECTION("a bundled entry also left as a single entry") {
+      env.Mutate("entries", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, U64Key(3), "stale"); });
+      expect_in_message = "size-1";
     }
     SECTION("checkpoint missing") {
       env.Mutate("meta", [&](MDB_txn* t, MDB_dbi d) { RawDel(t, d, "checkpoint"); });
@@ -967,7 +1052,7 @@ TEST_CASE("a store of an unknown format is refused", "[store]") {
   { auto store = OpenStore(tmp.store_dir()); }
   {
     RawEnv env(tmp.store_dir());
-    env.Mutate("meta", [](MDB_txn* t, MDB_dbi d) { RawPut(t, d, "format", "3"); });
+    env.Mutate("meta", [](MDB_txn* t, MDB_dbi d) { RawPut(t, d, "format", "4"); });
   }
   auto s = Store::Open(Options(tmp.store_dir()));
   REQUIRE(!s.ok());
@@ -1059,7 +1144,7 @@ TEST_CASE("the leaf index keeps a bounded number of runs as the log grows", "[st
   CHECK(r->FindLeaf(HashLeaf("run entry absent")).status().IsNotFound());
 }
 
-TEST_CASE("a format-1 store is migrated to format 2 on open", "[store]") {
+TEST_CASE("a format-1 store is migrated to format 3 on open", "[store]") {
   TempDir tmp;
   StoreOptions o = Options(tmp.store_dir());
   o.leaf_index_merge_threshold = 16;
@@ -1076,6 +1161,8 @@ TEST_CASE("a format-1 store is migrated to format 2 on open", "[store]") {
       REQUIRE(w->Commit().ok());
     }
   }
+  // Format 1 is format 2 (hashes and entries) with another leaf index.
+  DowngradeToFormat2(tmp.store_dir());
   // Rewrite the leaf index as format 1 wrote it: leafidx (DUPSORT) with the
   // first 8 bytes of each leaf hash -> u64be index for leaves below
   // indexed_size (here 50; the other 20 are rebuilt from the hashes).
@@ -1115,9 +1202,143 @@ TEST_CASE("a format-1 store is migrated to format 2 on open", "[store]") {
   RawEnv env(tmp.store_dir());
   std::string format;
   REQUIRE(env.Get("meta", "format", &format));
-  CHECK(format == "2");
+  CHECK(format == "3");
   env.Mutate("meta", [](MDB_txn* t, MDB_dbi) {
     MDB_dbi old;
     CHECK(mdb_dbi_open(t, "leafidx", 0, &old) == MDB_NOTFOUND);
+    CHECK(mdb_dbi_open(t, "hashes", 0, &old) == MDB_NOTFOUND);
   });
+}
+
+TEST_CASE("a format-2 store is migrated to format 3 on open", "[store]") {
+  // Sizes with a partial last bundle (and partial chunks in several
+  // groups) and with the last bundle exactly full.
+  const uint64_t N = GENERATE(uint64_t{3 * 256 + 77}, uint64_t{2 * 256});
+  TempDir tmp;
+  StoreOptions o = Options(tmp.store_dir());
+  o.leaf_index_merge_threshold = 100;  // leaf-index runs and pending leaves both present
+  std::vector<std::string> entries;
+  std::vector<Hash> leaves;
+  std::mt19937_64 rng(N);
+  {
+    auto opened = Store::Open(o);
+    REQUIRE(opened.ok());
+    while (entries.size() < N) {
+      auto w = BeginOrDie(**opened);
+      uint64_t n = std::min<uint64_t>(N - entries.size(), 1 + rng() % 90);
+      for (uint64_t i = 0; i < n; i++) {
+        entries.push_back("format-2 entry " + std::to_string(entries.size()) + std::string(rng() % 300, 'x'));
+        leaves.push_back(AppendOrDie(*w, entries.back()).leaf_hash);
+      }
+      CommitOrDie(*w);
+    }
+  }
+  DowngradeToFormat2(tmp.store_dir());
+  {
+    // What a format-2 build wrote: every entry under its own key, 16-slot
+    // chunks only as long as they are filled.
+    RawEnv env(tmp.store_dir());
+    std::string v;
+    REQUIRE(env.Get("entries", U64Key(0), &v));
+    CHECK(v == entries[0]);
+    REQUIRE(env.Get("hashes", ChunkKey(0, (N - 1) / 16), &v));
+    CHECK(v.size() == (N % 16 == 0 ? 16 : N % 16) * 32);
+  }
+  for (int reopen = 0; reopen < 2; reopen++) {
+    auto opened = Store::Open(o);
+    INFO(opened.status().ToString());
+    REQUIRE(opened.ok());
+    auto& store = *opened;
+    REQUIRE(store->size() == N);
+    CHECK(store->root() == RefRoot(leaves, 0, N));
+    auto r = ReadOrDie(*store);
+    CHECK(r->checkpoint() == "test checkpoint " + std::to_string(N) + "\n");
+    for (uint64_t i = 0; i < N; i++) {
+      auto e = r->GetEntry(i);
+      REQUIRE(e.ok());
+      CHECK(*e == entries[i]);
+      auto found = r->FindLeaf(leaves[i]);
+      REQUIRE(found.ok());
+      CHECK(*found == i);
+    }
+    auto all = r->GetEntries(0, N);
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == N);
+    for (uint64_t i = 0; i < N; i++) CHECK((*all)[i] == entries[i]);
+    for (uint64_t size : {uint64_t{1}, uint64_t{255}, uint64_t{256}, uint64_t{257}, N / 2, N}) {
+      uint64_t index = size / 3;
+      auto proof = InclusionProof(index, size, *r);
+      REQUIRE(proof.ok());
+      CHECK(VerifyInclusion(leaves[index], index, size, *proof, RefRoot(leaves, 0, size)).ok());
+    }
+  }
+  {
+    RawEnv env(tmp.store_dir());
+    std::string v;
+    REQUIRE(env.Get("meta", "format", &v));
+    CHECK(v == "3");
+    env.Mutate("meta", [](MDB_txn* t, MDB_dbi) {
+      MDB_dbi old;
+      CHECK(mdb_dbi_open(t, "hashes", 0, &old) == MDB_NOTFOUND);
+    });
+    // Only the partial bundle's entries remain single; chunks are 16 slots.
+    CHECK(env.Get("entries", U64Key(N - 1), &v) == (N % 256 != 0));
+    CHECK_FALSE(env.Get("entries", U64Key(0), &v));
+    REQUIRE(env.Get("bundles", U64Key(0), &v));
+    REQUIRE(env.Get("tree", TreeKey(0, (N - 1) / 16), &v));
+    CHECK(v.size() == 512);
+  }
+  // Appends go on after the migration, through bundle boundaries.
+  auto opened = Store::Open(o);
+  REQUIRE(opened.ok());
+  auto w = BeginOrDie(**opened);
+  for (int i = 0; i < 300; i++) {
+    entries.push_back("after migration " + std::to_string(i));
+    leaves.push_back(AppendOrDie(*w, entries.back()).leaf_hash);
+  }
+  auto dup = w->Append(entries[5]);
+  REQUIRE(dup.ok());
+  CHECK(dup->duplicate);
+  CHECK(dup->index == 5);
+  CommitOrDie(*w);
+  CHECK((*opened)->root() == RefRoot(leaves, 0, entries.size()));
+  auto r = ReadOrDie(**opened);
+  auto all = r->GetEntries(0, entries.size());
+  REQUIRE(all.ok());
+  for (size_t i = 0; i < entries.size(); i++) CHECK((*all)[i] == entries[i]);
+}
+
+TEST_CASE("a damaged entry bundle is reported as corruption, not served", "[store]") {
+  TempDir tmp;
+  std::vector<std::string> entries;
+  {
+    auto store = OpenStore(tmp.store_dir());
+    auto w = BeginOrDie(*store);
+    for (int i = 0; i < 600; i++) {
+      entries.push_back("bundled entry " + std::to_string(i));
+      AppendOrDie(*w, entries.back());
+    }
+    REQUIRE(w->SetCheckpoint("cp").ok());
+    CommitOrDie(*w);
+  }
+  {
+    RawEnv env(tmp.store_dir());
+    std::string v;
+    REQUIRE(env.Get("bundles", U64Key(0), &v));
+    // u16be length || bytes, 256 times.
+    REQUIRE(v.size() == 256 * 2 + [&] { size_t n = 0; for (int i = 0; i < 256; i++) n += entries[i].size(); return n; }());
+    CHECK(v.substr(2, entries[0].size()) == entries[0]);
+    v.resize(v.size() - 1);
+    env.Mutate("bundles", [&](MDB_txn* t, MDB_dbi d) { RawPut(t, d, U64Key(0), v); });
+  }
+  auto store = OpenStore(tmp.store_dir());  // the start-up check reads only the last entry
+  auto r = ReadOrDie(*store);
+  CHECK(r->GetEntry(255).status().IsCorruption());
+  CHECK(r->GetEntries(0, 10).status().IsCorruption());
+  auto ok = r->GetEntry(254);  // slots before the damage still parse
+  REQUIRE(ok.ok());
+  CHECK(*ok == entries[254]);
+  auto tail = r->GetEntries(256, 344);
+  REQUIRE(tail.ok());
+  CHECK((*tail)[343] == entries[599]);
 }

@@ -101,7 +101,8 @@ struct Ledger {
   std::unique_ptr<SubjectIndexer> indexer;
   std::unique_ptr<Sequencer> seq;
 
-  Ledger(const World& w, const std::string& dir, std::chrono::milliseconds interval, bool with_index = true) {
+  Ledger(const World& w, const std::string& dir, std::chrono::milliseconds interval, bool with_index = true,
+         size_t max_accesses = SubjectIndexerOptions{}.max_accesses) {
     so.dir = dir;
     so.durable = false;
     store = std::move(Store::Open(so)).value();
@@ -111,6 +112,7 @@ struct Ledger {
     if (with_index) {
       SubjectIndexerOptions io;
       io.interval = interval;
+      io.max_accesses = max_accesses;
       indexer = std::make_unique<SubjectIndexer>(w.log.get(), io);
       Status s = indexer->Recover(*store);
       INFO(s.ToString());
@@ -449,4 +451,89 @@ TEST_CASE("subject state: index records parse strictly and the rules check them"
   auto refused = rules.Check(state, *other, kNow, 1042);
   CHECK(refused.status().code() == Status::Code::kPermissionDenied);
   CHECK(refused.status().message().rfind("unauthorised key", 0) == 0);
+}
+
+TEST_CASE("subject state: a commitment once max_accesses are pending, however long the interval") {
+  // Bounds the commitment's transaction (SubjectIndexerOptions, SPEC.md §14).
+  World w;
+  TempDir tmp;
+  std::map<SubjectTag, std::vector<uint64_t>> model;
+  Ledger l(w, tmp.store_dir(), std::chrono::hours(1), /*with_index=*/true, /*max_accesses=*/4);
+  l.Append(w.Setup());
+  auto got = l.Append({w.Access(TagOf(1)), w.Access(TagOf(2)), w.Access(TagOf(1))});
+  for (int k = 0; k < 3; k++) model[TagOf(k == 1 ? 2 : 1)].push_back(got[k].index);
+  CHECK(l.indexer->pending_accesses() == 3);
+  CHECK(l.store->size() == got[2].index + 1);
+  // The fourth pending access makes the batch end with a commitment.
+  got = l.Append({w.Access(TagOf(3))});
+  model[TagOf(3)].push_back(got[0].index);
+  CHECK(l.store->size() == got[0].index + 2);
+  CHECK(l.indexer->pending_accesses() == 0);
+  // A batch that alone exceeds the bound is still committed whole.
+  std::vector<Bytes> many;
+  for (int i = 0; i < 6; i++) many.push_back(w.Access(TagOf(10 + i)));
+  got = l.Append(many);
+  for (int i = 0; i < 6; i++) model[TagOf(10 + i)].push_back(got[i].index);
+  CHECK(l.store->size() == got[5].index + 2);
+  CHECK(l.indexer->pending_accesses() == 0);
+  CheckLookups(*l.store, model, {TagOf(100)});
+  CHECK(ReplayAndCompare(w, *l.store).size() == 2);
+}
+
+TEST_CASE("subject state: a data directory from before y/ keys opens and commits its pending accesses") {
+  // Until y/ keys existed, every access wrote its x/ key with the entry.
+  World w;
+  TempDir tmp;
+  std::map<SubjectTag, std::vector<uint64_t>> model;
+  std::vector<std::pair<SubjectTag, uint64_t>> pending;
+  {
+    Ledger l(w, tmp.store_dir(), std::chrono::hours(1), /*with_index=*/true, /*max_accesses=*/1 << 20);
+    l.Append(w.Setup());
+    for (int i = 0; i < 6; i++) model[TagOf(i % 3)].push_back(l.Append({w.Access(TagOf(i % 3))})[0].index);
+    l.indexer->set_interval(std::chrono::milliseconds(0));
+    l.Append({w.Setup()[0]});
+    l.indexer->set_interval(std::chrono::hours(1));
+    REQUIRE(l.indexer->pending_accesses() == 0);
+    for (int i = 0; i < 5; i++) {
+      SubjectTag t = TagOf(i % 2 == 0 ? 1 : 7);
+      uint64_t at = l.Append({w.Access(t)})[0].index;
+      model[t].push_back(at);
+      pending.emplace_back(t, at);
+    }
+    auto reader = std::move(l.store->Read()).value();
+    auto listed = PendingSubjectAccesses(*reader, TagOf(1), 1000);
+    REQUIRE(listed.ok());
+    CHECK(*listed == std::vector<uint64_t>{pending[0].second, pending[2].second, pending[4].second});
+  }
+  {
+    // The old layout: x/ keys for the pending accesses, no y/ keys.
+    StoreOptions so;
+    so.dir = tmp.store_dir();
+    so.durable = false;
+    auto store = std::move(Store::Open(so)).value();
+    auto b = std::move(store->BeginWrite()).value();
+    for (const auto& [t, i] : pending) {
+      REQUIRE(b->DeleteState(PendingAccessKey(i)).ok());
+      REQUIRE(b->PutState(SubjectAccessKey(t, i), "").ok());
+    }
+    REQUIRE(b->Commit().ok());
+  }
+  Ledger l(w, tmp.store_dir(), std::chrono::hours(1), /*with_index=*/true, /*max_accesses=*/1 << 20);
+  CHECK(l.indexer->pending_accesses() == pending.size());
+  {
+    auto reader = std::move(l.store->Read()).value();
+    auto listed = PendingSubjectAccesses(*reader, TagOf(7), 1000);
+    REQUIRE(listed.ok());
+    CHECK(*listed == std::vector<uint64_t>{pending[1].second, pending[3].second});
+    auto none = PendingSubjectAccesses(*reader, TagOf(100), 1000);
+    REQUIRE(none.ok());
+    CHECK(none->empty());
+  }
+  l.indexer->set_interval(std::chrono::milliseconds(0));
+  l.Append({w.Setup()[0]});
+  CHECK(l.indexer->pending_accesses() == 0);
+  CheckLookups(*l.store, model, {TagOf(100)});
+  auto reader = std::move(l.store->Read()).value();
+  CHECK(AllState(*reader).count(PendingAccessKey(pending[0].second)) == 0);
+  CHECK(ReplayAndCompare(w, *l.store).size() == 2);
 }

@@ -82,6 +82,12 @@ Status MemoryStateStore::Put(ByteView key, ByteView value) {
   return Status::OK();
 }
 
+Status MemoryStateStore::Delete(ByteView key) {
+  auto it = data_.find(key);
+  if (it != data_.end()) data_.erase(it);
+  return Status::OK();
+}
+
 StatusOr<std::optional<HolderInState>> LedgerRules::GetHolder(StateStore& state, const std::string& holder) {
   std::string key = HolderKey(holder);
   LEDGER_ASSIGN_OR_RETURN(auto v, state.Get(key));

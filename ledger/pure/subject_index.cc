@@ -377,69 +377,130 @@ StatusOr<Hash> SubjectIndexRoot(SubjectNodeStore& store) {
   return HashOrEmpty(root);
 }
 
+namespace {
+
+// SubjectUpdater rewrites the subtrees that |tags| (sorted, distinct) fall
+// into, depth first, visiting each node on their paths once: it reads a
+// node, recurses into the children that receive tags, reads the hash of a
+// child that receives none, and writes the node once with its final hash.
+// Below a stored leaf or an empty subtree nothing is stored, so those
+// subtrees are filled without reading. The nodes written are exactly those
+// of the canonical tree (§14): a leaf where a tag is alone, inner nodes
+// where two or more tags share the prefix.
+class SubjectUpdater {
+ public:
+  SubjectUpdater(SubjectNodeStore& store, const std::vector<SubjectTag>& tags, const SubjectValueUpdate& fn)
+      : store_(store), tags_(tags), fn_(fn) {}
+
+  StatusOr<Hash> Run() {
+    if (tags_.empty()) return SubjectIndexRoot(store_);
+    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> root, store_.GetNode(0, SubjectTag{}));
+    return Update(0, SubjectTag{}, root, 0, tags_.size());
+  }
+
+ private:
+  // Old is one of tags_[lo, hi) with the value its stored leaf held.
+  struct Old {
+    size_t i;
+    SubjectValue value;
+  };
+
+  // Split returns the first position in [lo, hi) whose tag has bit |d| set.
+  size_t Split(unsigned d, size_t lo, size_t hi) const {
+    return static_cast<size_t>(
+        std::partition_point(tags_.begin() + lo, tags_.begin() + hi, [d](const SubjectTag& t) { return SubjectTagBit(t, d) == 0; }) -
+        tags_.begin());
+  }
+
+  // Update sets tags_[lo, hi) (lo < hi) in the subtree at (d, prefix), which
+  // holds |node| as stored; returns its new hash.
+  StatusOr<Hash> Update(unsigned d, const SubjectTag& prefix, const std::optional<SubjectNode>& node, size_t lo, size_t hi) {
+    if (!node) return Fill(d, prefix, lo, hi, nullptr, std::nullopt);
+    if (node->leaf) {
+      // The stored leaf's tag stays in the subtree: updated if it is among
+      // the tags, carried down unchanged otherwise.
+      auto it = std::lower_bound(tags_.begin() + lo, tags_.begin() + hi, node->tag);
+      if (it != tags_.begin() + hi && *it == node->tag)
+        return Fill(d, prefix, lo, hi, nullptr, Old{static_cast<size_t>(it - tags_.begin()), node->value});
+      return Fill(d, prefix, lo, hi, &*node, std::nullopt);
+    }
+    if (d >= 256) return Status::Corruption("subject index has an inner node at depth 256");
+    size_t mid = Split(d, lo, hi);
+    const SubjectTag right_prefix = WithBit(prefix, d);
+    LEDGER_ASSIGN_OR_RETURN(Hash left, Child(d + 1, prefix, lo, mid));
+    LEDGER_ASSIGN_OR_RETURN(Hash right, Child(d + 1, right_prefix, mid, hi));
+    Hash h = SubjectNodeHash(left, right);
+    LEDGER_RETURN_IF_ERROR(store_.PutNode(d, prefix, MakeInner(h)));
+    return h;
+  }
+
+  // Child returns the new hash of a stored inner node's child.
+  StatusOr<Hash> Child(unsigned d, const SubjectTag& prefix, size_t lo, size_t hi) {
+    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> node, store_.GetNode(d, prefix));
+    if (lo == hi) return HashOrEmpty(node);
+    return Update(d, prefix, node, lo, hi);
+  }
+
+  // Fill builds the subtree at (d, prefix), stored as empty (nothing is
+  // stored there or below), from tags_[lo, hi) plus |carry| (a leaf kept
+  // as it is); |old| is the previous value of one of the tags.
+  StatusOr<Hash> Fill(unsigned d, const SubjectTag& prefix, size_t lo, size_t hi, const SubjectNode* carry,
+                      const std::optional<Old>& old) {
+    const size_t n = (hi - lo) + (carry ? 1 : 0);
+    if (n == 0) return SubjectEmptyHash();
+    if (n == 1) {
+      SubjectNode leaf;
+      if (carry) {
+        leaf = *carry;
+      } else {
+        std::optional<SubjectValue> before;
+        if (old && old->i == lo) before = old->value;
+        leaf = MakeLeaf(tags_[lo], fn_(lo, before));
+      }
+      LEDGER_RETURN_IF_ERROR(store_.PutNode(d, prefix, leaf));
+      return leaf.hash;
+    }
+    if (d >= 256) return Status::Corruption("two subject tags share all 256 bits");
+    size_t mid = Split(d, lo, hi);
+    const bool carry_right = carry && SubjectTagBit(carry->tag, d) == 1;
+    const bool old_right = old && old->i >= mid;
+    LEDGER_ASSIGN_OR_RETURN(Hash left, Fill(d + 1, prefix, lo, mid, carry_right ? nullptr : carry,
+                                            old_right ? std::nullopt : old));
+    LEDGER_ASSIGN_OR_RETURN(Hash right, Fill(d + 1, WithBit(prefix, d), mid, hi, carry_right ? carry : nullptr,
+                                             old_right ? old : std::nullopt));
+    Hash h = SubjectNodeHash(left, right);
+    LEDGER_RETURN_IF_ERROR(store_.PutNode(d, prefix, MakeInner(h)));
+    return h;
+  }
+
+  SubjectNodeStore& store_;
+  const std::vector<SubjectTag>& tags_;
+  const SubjectValueUpdate& fn_;
+};
+
+}  // namespace
+
+StatusOr<Hash> UpdateSubjectValues(SubjectNodeStore& store, const std::vector<SubjectTag>& tags, const SubjectValueUpdate& fn) {
+  for (size_t i = 1; i < tags.size(); ++i) {
+    if (!(tags[i - 1] < tags[i])) return Status::InvalidArgument("subject index update tags are not sorted and distinct");
+  }
+  return SubjectUpdater(store, tags, fn).Run();
+}
+
 StatusOr<Hash> ApplySubjectUpdates(SubjectNodeStore& store,
                                    const std::vector<std::pair<SubjectTag, SubjectValue>>& updates) {
-  {
-    std::vector<SubjectTag> tags;
-    tags.reserve(updates.size());
-    for (const auto& u : updates) tags.push_back(u.first);
-    std::sort(tags.begin(), tags.end());
-    if (std::adjacent_find(tags.begin(), tags.end()) != tags.end()) {
+  std::vector<size_t> order(updates.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return updates[a].first < updates[b].first; });
+  std::vector<SubjectTag> tags;
+  tags.reserve(updates.size());
+  for (size_t i : order) {
+    if (!tags.empty() && tags.back() == updates[i].first) {
       return Status::InvalidArgument("a tag appears twice in one subject index update");
     }
+    tags.push_back(updates[i].first);
   }
-  // Phase 1: structural changes. Inner nodes on every touched path are
-  // written with a placeholder hash and remembered as dirty; leaves are
-  // written with their final hash.
-  std::vector<std::pair<unsigned, SubjectTag>> dirty;
-  const Hash placeholder{};
-  for (const auto& [tag, value] : updates) {
-    unsigned d = 0;
-    SubjectTag prefix{};
-    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> node, store.GetNode(0, prefix));
-    for (;;) {
-      if (!node) {
-        LEDGER_RETURN_IF_ERROR(store.PutNode(d, prefix, MakeLeaf(tag, value)));
-        break;
-      }
-      if (node->leaf) {
-        if (node->tag == tag) {
-          LEDGER_RETURN_IF_ERROR(store.PutNode(d, prefix, MakeLeaf(tag, value)));
-          break;
-        }
-        // Split: inner nodes from d down to the first differing bit s,
-        // then the two leaves side by side at depth s + 1.
-        const SubjectNode other = *node;
-        unsigned s = FirstDifferingBit(tag, other.tag);  // s >= d: they share d bits
-        for (unsigned e = d; e <= s; ++e) {
-          SubjectTag p = SubjectPrefix(tag, e);
-          LEDGER_RETURN_IF_ERROR(store.PutNode(e, p, MakeInner(placeholder)));
-          dirty.emplace_back(e, p);
-        }
-        LEDGER_RETURN_IF_ERROR(store.PutNode(s + 1, SubjectPrefix(other.tag, s + 1), other));
-        LEDGER_RETURN_IF_ERROR(store.PutNode(s + 1, SubjectPrefix(tag, s + 1), MakeLeaf(tag, value)));
-        break;
-      }
-      // Inner node: descend.
-      dirty.emplace_back(d, prefix);
-      ++d;
-      prefix = SubjectPrefix(tag, d);
-      LEDGER_ASSIGN_OR_RETURN(node, store.GetNode(d, prefix));
-    }
-  }
-  // Phase 2: recompute each dirty inner node once, deepest first, so its
-  // children are final when it is hashed.
-  std::sort(dirty.begin(), dirty.end(), [](const auto& a, const auto& b) {
-    if (a.first != b.first) return a.first > b.first;
-    return a.second < b.second;
-  });
-  dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
-  for (const auto& [d, prefix] : dirty) {
-    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> left, store.GetNode(d + 1, prefix));
-    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> right, store.GetNode(d + 1, WithBit(prefix, d)));
-    LEDGER_RETURN_IF_ERROR(store.PutNode(d, prefix, MakeInner(SubjectNodeHash(HashOrEmpty(left), HashOrEmpty(right)))));
-  }
-  return SubjectIndexRoot(store);
+  return UpdateSubjectValues(store, tags, [&](size_t i, const std::optional<SubjectValue>&) { return updates[order[i]].second; });
 }
 
 StatusOr<SubjectLookup> ProveSubject(SubjectNodeStore& store, const SubjectTag& tag) {

@@ -20,7 +20,9 @@ namespace {
 constexpr int kGroupHeight = 4;            // tree levels per stored group
 constexpr uint64_t kChunkWidth = 16;       // hashes per stored chunk (2^kGroupHeight)
 constexpr int kGroups = 64 / kGroupHeight;  // groups 0..15 cover levels 0..63
-constexpr char kFormatVersion[] = "2";  // SPEC.md §7; "1" is migrated on open
+constexpr char kFormatVersion[] = "3";  // SPEC.md §7; "1" and "2" are migrated on open
+constexpr uint64_t kBundleWidth = 256;      // entries per stored bundle (C2SP entry bundle)
+constexpr size_t kChunkBytes = kChunkWidth * 32;
 
 Status LmdbError(const char* what, int rc) {
   std::string msg = std::string(what) + ": " + mdb_strerror(rc);
@@ -38,10 +40,34 @@ std::string IndexKey(uint64_t i) {
   return k;
 }
 
-std::string ChunkKey(int group, uint64_t chunk) {
+// ChunkKeyV2 is the format-2 key of a hash chunk (read by the migration).
+std::string ChunkKeyV2(int group, uint64_t chunk) {
   std::string k(1, static_cast<char>(group));
   AppendU64(&k, chunk);
   return k;
+}
+
+// ChunkCreationLeaf is the index of the leaf whose append creates the first
+// hash of chunk |chunk| of |group|: chunk * 16^(group+1) + 16^group - 1.
+// At most one chunk is created per leaf index (the one whose group is the
+// position of index + 1's lowest non-zero hex digit, if that digit is 1),
+// so these keys are unique
+// and grow in creation order: every new chunk is appended at the end of
+// `tree` (format 3). nullopt if beyond 2^64 (such a chunk never exists).
+std::optional<uint64_t> ChunkCreationLeaf(int group, uint64_t chunk) {
+  int shift = kGroupHeight * (group + 1);
+  uint64_t low = (uint64_t{1} << (kGroupHeight * group)) - 1;
+  if (shift >= 64) return chunk == 0 ? std::optional<uint64_t>(low) : std::nullopt;
+  if (chunk > (UINT64_MAX >> shift)) return std::nullopt;
+  return (chunk << shift) + low;
+}
+
+// ChunkFill is how many hashes chunk |chunk| of |group| holds at tree size
+// |size| (0: not yet created).
+uint64_t ChunkFill(int group, uint64_t chunk, uint64_t size) {
+  uint64_t count = size >> (kGroupHeight * group);
+  if (chunk >= count / kChunkWidth + (count % kChunkWidth != 0)) return 0;
+  return std::min<uint64_t>(kChunkWidth, count - chunk * kChunkWidth);
 }
 
 
@@ -109,7 +135,7 @@ struct PartialChunk {
 using Partials = std::array<PartialChunk, kGroups>;
 
 struct Dbis {
-  MDB_dbi entries = 0, hashes = 0, leafruns = 0, meta = 0, state = 0;
+  MDB_dbi entries = 0, bundles = 0, tree = 0, leafruns = 0, meta = 0, state = 0;
 };
 
 // PendingLeaves indexes the leaf hashes appended since the last merge into
@@ -543,15 +569,96 @@ Status ReadNodes(const std::vector<NodeId>& ids, std::vector<Hash>* out, const C
   return Status::OK();
 }
 
-StatusOr<ByteView> GetChunk(MDB_txn* txn, MDB_dbi dbi, int group, uint64_t chunk) {
-  std::string key = ChunkKey(group, chunk);
+// GetChunk returns the hashes chunk |chunk| of |group| holds at tree size
+// |size| (format 3: the stored value is always 16 slots; the slots beyond
+// the size are zero and not returned). NotFound if the chunk does not exist
+// at that size.
+StatusOr<ByteView> GetChunk(MDB_txn* txn, MDB_dbi dbi, int group, uint64_t chunk, uint64_t size) {
+  uint64_t fill = ChunkFill(group, chunk, size);
+  std::optional<uint64_t> leaf = ChunkCreationLeaf(group, chunk);
+  if (fill == 0 || !leaf) return Status::NotFound("hash chunk not stored");
+  std::string key = IndexKey(*leaf);
   MDB_val k = Val(key), v;
   int rc = mdb_get(txn, dbi, &k, &v);
-  if (rc == MDB_NOTFOUND) return Status::NotFound("hash chunk not stored");
+  if (rc == MDB_NOTFOUND) return Status::Corruption("hash chunk (" + std::to_string(group) + ", " + std::to_string(chunk) + ") missing from store");
   if (rc != 0) return LmdbError("reading hashes", rc);
-  if (v.mv_size == 0 || v.mv_size % 32 != 0 || v.mv_size > kChunkWidth * 32)
-    return Status::Corruption("stored hash chunk has a bad length");
-  return View(v);
+  if (v.mv_size != kChunkBytes) return Status::Corruption("stored hash chunk has a bad length");
+  return View(v).substr(0, fill * 32);
+}
+
+// BundleSlot returns entry |slot| of a stored entry bundle (u16be length ||
+// bytes, repeated), bounds-checked.
+StatusOr<ByteView> BundleSlot(ByteView bundle, uint64_t slot) {
+  size_t pos = 0;
+  for (uint64_t i = 0;; i++) {
+    if (bundle.size() - pos < 2) return Status::Corruption("stored entry bundle is truncated");
+    size_t len = (static_cast<uint8_t>(bundle[pos]) << 8) | static_cast<uint8_t>(bundle[pos + 1]);
+    pos += 2;
+    if (len == 0 || bundle.size() - pos < len) return Status::Corruption("stored entry bundle is truncated");
+    if (i == slot) return bundle.substr(pos, len);
+    pos += len;
+  }
+}
+
+// ParseBundle splits a stored full bundle into its kBundleWidth entries
+// (views into |bundle|); Corruption unless exactly that many fill it.
+Status ParseBundle(ByteView bundle, std::vector<ByteView>* out) {
+  out->clear();
+  size_t pos = 0;
+  while (pos < bundle.size()) {
+    if (bundle.size() - pos < 2) return Status::Corruption("stored entry bundle is truncated");
+    size_t len = (static_cast<uint8_t>(bundle[pos]) << 8) | static_cast<uint8_t>(bundle[pos + 1]);
+    pos += 2;
+    if (len == 0 || bundle.size() - pos < len) return Status::Corruption("stored entry bundle is truncated");
+    out->push_back(bundle.substr(pos, len));
+    pos += len;
+  }
+  if (out->size() != kBundleWidth) return Status::Corruption("stored entry bundle does not hold 256 entries");
+  return Status::OK();
+}
+
+// ReadEntry reads entry |index| of a tree of |size| leaves: from its bundle
+// if the bundle is full at that size, else from `entries`.
+StatusOr<ByteView> ReadEntry(MDB_txn* txn, const Dbis& dbis, uint64_t index, uint64_t size) {
+  if (index >= size) return Status::NotFound("entry " + std::to_string(index) + " is beyond the tree size");
+  bool bundled = index / kBundleWidth < size / kBundleWidth;
+  std::string key = IndexKey(bundled ? index / kBundleWidth : index);
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(txn, bundled ? dbis.bundles : dbis.entries, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return Status::Corruption(bundled ? "entry bundle " + std::to_string(index / kBundleWidth) + " missing from store"
+                                      : "entry " + std::to_string(index) + " missing from store");
+  if (rc != 0) return LmdbError("reading entry", rc);
+  if (!bundled) return View(v);
+  return BundleSlot(View(v), index % kBundleWidth);
+}
+
+// SealBundle moves the 256 entries of the just-filled bundle |bundle| from
+// `entries` into one `bundles` value (appended: bundles fill in order).
+Status SealBundle(MDB_txn* txn, const Dbis& dbis, uint64_t bundle) {
+  std::string value;
+  {
+    Cursor cur;
+    int rc = cur.Open(txn, dbis.entries);
+    if (rc != 0) return LmdbError("opening cursor", rc);
+    std::string first = IndexKey(bundle * kBundleWidth);
+    MDB_val k = Val(first), v;
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_KEY);
+    for (uint64_t i = 0; i < kBundleWidth; i++) {
+      if (rc != 0) return rc == MDB_NOTFOUND ? Status::Corruption("entries missing from store") : LmdbError("reading entries", rc);
+      if (k.mv_size != 8 || LoadU64(k.mv_data) != bundle * kBundleWidth + i) return Status::Corruption("entries not contiguous");
+      value.push_back(static_cast<char>(v.mv_size >> 8));
+      value.push_back(static_cast<char>(v.mv_size & 0xff));
+      value.append(static_cast<const char*>(v.mv_data), v.mv_size);
+      if ((rc = mdb_cursor_del(cur.get(), 0)) != 0) return LmdbError("moving entries into a bundle", rc);
+      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_GET_CURRENT);
+    }
+  }
+  std::string key = IndexKey(bundle);
+  MDB_val k = Val(key), v = Val(value);
+  int rc = mdb_put(txn, dbis.bundles, &k, &v, MDB_APPEND);
+  if (rc != 0) return LmdbError("writing entry bundle", rc);
+  return Status::OK();
 }
 
 StatusOr<std::optional<Bytes>> GetValue(MDB_txn* txn, MDB_dbi dbi, ByteView key) {
@@ -590,12 +697,105 @@ StatusOr<uint64_t> FindLeafIn(MDB_txn* txn, const Dbis& dbis, const Hash& leaf, 
   return Status::NotFound("leaf hash not in the log");
 }
 
+// MigrateFormat2 converts, in |txn|, the format-2 layout into format 3:
+// the hash chunks of `hashes` (key u8 group || u64be chunk, value exactly
+// the chunk's filled hashes) move to `tree` (key u64be creation leaf, value
+// 16 slots, zero-padded), written in key order with MDB_APPEND; the full
+// bundles' entries move from `entries` into `bundles`. `hashes` is dropped.
+// Every chunk's length is checked against the stored size first.
+Status MigrateFormat2(MDB_txn* txn, const Dbis& dbis) {
+  LEDGER_ASSIGN_OR_RETURN(auto size_value, GetValue(txn, dbis.meta, "size"));
+  uint64_t size = 0;
+  if (size_value) {
+    if (size_value->size() != 8) return Status::Corruption("meta size has a bad length");
+    size = LoadU64(size_value->data());
+  }
+  MDB_dbi old = 0;
+  int rc = mdb_dbi_open(txn, "hashes", 0, &old);
+  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("opening the format-2 hashes", rc);
+  if (rc == 0) {
+    struct Move {
+      uint64_t key;
+      int group;
+      uint64_t chunk;
+    };
+    std::vector<Move> moves;
+    {
+      Cursor cur;
+      if ((rc = cur.Open(txn, old)) != 0) return LmdbError("opening cursor", rc);
+      MDB_val k, v;
+      for (rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 9 || static_cast<const uint8_t*>(k.mv_data)[0] >= kGroups)
+          return Status::Corruption("format-2 hash chunk has a bad key");
+        int group = static_cast<const uint8_t*>(k.mv_data)[0];
+        uint64_t chunk = LoadU64(static_cast<const char*>(k.mv_data) + 1);
+        std::optional<uint64_t> leaf = ChunkCreationLeaf(group, chunk);
+        if (!leaf || v.mv_size != ChunkFill(group, chunk, size) * 32)
+          return Status::Corruption("format-2 hash chunk (" + std::to_string(group) + ", " + std::to_string(chunk) +
+                                    ") does not match the stored size");
+        moves.push_back(Move{*leaf, group, chunk});
+      }
+      if (rc != MDB_NOTFOUND) return LmdbError("reading the format-2 hashes", rc);
+    }
+    std::sort(moves.begin(), moves.end(), [](const Move& a, const Move& b) { return a.key < b.key; });
+    std::string value;
+    for (const Move& m : moves) {
+      std::string okey = ChunkKeyV2(m.group, m.chunk), nkey = IndexKey(m.key);
+      MDB_val k = Val(okey), v;
+      if ((rc = mdb_get(txn, old, &k, &v)) != 0) return LmdbError("reading the format-2 hashes", rc);
+      value.assign(kChunkBytes, '\0');
+      std::memcpy(&value[0], v.mv_data, v.mv_size);
+      MDB_val nk = Val(nkey), nv = Val(value);
+      if ((rc = mdb_put(txn, dbis.tree, &nk, &nv, MDB_APPEND)) != 0) return LmdbError("writing hashes", rc);
+    }
+    if ((rc = mdb_drop(txn, old, 1)) != 0) return LmdbError("dropping the format-2 hashes", rc);
+  }
+  // Entries of full bundles become bundles; the rest (the partial bundle,
+  // and anything beyond the size for the start-up check to find) stays.
+  const uint64_t full = size / kBundleWidth;
+  std::vector<std::pair<std::string, std::string>> rest;
+  {
+    Cursor cur;
+    if ((rc = cur.Open(txn, dbis.entries)) != 0) return LmdbError("opening cursor", rc);
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+    std::string bundle;
+    for (uint64_t b = 0; b < full; b++) {
+      bundle.clear();
+      for (uint64_t j = 0; j < kBundleWidth; j++) {
+        if (rc != 0 || k.mv_size != 8 || LoadU64(k.mv_data) != b * kBundleWidth + j || v.mv_size == 0 || v.mv_size > kMaxEntrySize)
+          return rc != 0 && rc != MDB_NOTFOUND ? LmdbError("reading entries", rc)
+                                               : Status::Corruption("format-2 entries are not contiguous from 0 to the size");
+        bundle.push_back(static_cast<char>(v.mv_size >> 8));
+        bundle.push_back(static_cast<char>(v.mv_size & 0xff));
+        bundle.append(static_cast<const char*>(v.mv_data), v.mv_size);
+        rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+      }
+      std::string key = IndexKey(b);
+      MDB_val bk = Val(key), bv = Val(bundle);
+      int prc = mdb_put(txn, dbis.bundles, &bk, &bv, MDB_APPEND);
+      if (prc != 0) return LmdbError("writing entry bundle", prc);
+    }
+    for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT))
+      rest.emplace_back(std::string(View(k)), std::string(View(v)));
+    if (rc != MDB_NOTFOUND) return LmdbError("reading entries", rc);
+  }
+  if (full > 0) {
+    if ((rc = mdb_drop(txn, dbis.entries, 0)) != 0) return LmdbError("emptying entries", rc);
+    for (auto& [key, value] : rest) {
+      MDB_val k = Val(key), v = Val(value);
+      if ((rc = mdb_put(txn, dbis.entries, &k, &v, MDB_APPEND)) != 0) return LmdbError("writing entries", rc);
+    }
+  }
+  return Status::OK();
+}
+
 // SnapshotReader is a LogReader over one LMDB read transaction.
 class SnapshotReader final : public LogReader {
  public:
   SnapshotReader(Txn txn, Dbis dbis, std::shared_ptr<const PendingLeaves> pending)
       : txn_(std::move(txn)), dbis_(dbis), pending_(std::move(pending)) {
-    lookup_ = [this](int g, uint64_t c) { return GetChunk(txn_.get(), dbis_.hashes, g, c); };
+    lookup_ = [this](int g, uint64_t c) { return GetChunk(txn_.get(), dbis_.tree, g, c, size_); };
   }
 
   Status Load() {
@@ -623,32 +823,38 @@ class SnapshotReader final : public LogReader {
     return ReadNodes(ids, out, lookup_);
   }
 
-  StatusOr<ByteView> GetEntry(uint64_t index) const override {
-    if (index >= size_) return Status::NotFound("entry " + std::to_string(index) + " is beyond the tree size");
-    std::string key = IndexKey(index);
-    MDB_val k = Val(key), v;
-    int rc = mdb_get(txn_.get(), dbis_.entries, &k, &v);
-    if (rc == MDB_NOTFOUND) return Status::Corruption("entry " + std::to_string(index) + " missing from store");
-    if (rc != 0) return LmdbError("reading entry", rc);
-    return View(v);
-  }
+  StatusOr<ByteView> GetEntry(uint64_t index) const override { return ReadEntry(txn_.get(), dbis_, index, size_); }
 
   StatusOr<std::vector<ByteView>> GetEntries(uint64_t start, uint64_t count) const override {
     if (start > size_ || count > size_ - start) return Status::NotFound("entries beyond the tree size");
     std::vector<ByteView> out;
     out.reserve(count);
-    if (count == 0) return out;
+    const uint64_t end = start + count, sealed = size_ / kBundleWidth * kBundleWidth;
+    uint64_t i = start;
+    // Entries of full bundles: one read per bundle.
+    std::vector<ByteView> bundle;
+    while (i < end && i < sealed) {
+      std::string key = IndexKey(i / kBundleWidth);
+      MDB_val k = Val(key), v;
+      int rc = mdb_get(txn_.get(), dbis_.bundles, &k, &v);
+      if (rc == MDB_NOTFOUND) return Status::Corruption("entry bundle " + std::to_string(i / kBundleWidth) + " missing from store");
+      if (rc != 0) return LmdbError("reading entries", rc);
+      LEDGER_RETURN_IF_ERROR(ParseBundle(View(v), &bundle));
+      for (uint64_t j = i % kBundleWidth; j < kBundleWidth && i < end; j++, i++) out.push_back(bundle[j]);
+    }
+    if (i == end) return out;
+    // The rest: entries of the partial bundle, one item each.
     Cursor cur;
     int rc = cur.Open(txn_.get(), dbis_.entries);
     if (rc != 0) return LmdbError("opening cursor", rc);
-    std::string key = IndexKey(start);
+    std::string key = IndexKey(i);
     MDB_val k = Val(key), v;
     rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_KEY);
-    for (uint64_t i = 0; i < count; i++) {
+    for (; i < end; i++) {
       if (rc != 0) return rc == MDB_NOTFOUND ? Status::Corruption("entries missing from store") : LmdbError("reading entries", rc);
-      if (k.mv_size != 8 || LoadU64(k.mv_data) != start + i) return Status::Corruption("entries not contiguous");
+      if (k.mv_size != 8 || LoadU64(k.mv_data) != i) return Status::Corruption("entries not contiguous");
       out.push_back(View(v));
-      if (i + 1 < count) rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+      if (i + 1 < end) rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
     }
     return out;
   }
@@ -721,6 +927,7 @@ struct WriteBatch::Impl {
   std::vector<std::pair<uint64_t, uint64_t>> batch_prefixes;  // (prefix, index), this batch
   std::shared_ptr<PendingLeaves> pending;
   uint64_t indexed_size = 0;
+  uint64_t start_size = 0;  // tree size when the batch began
   std::string origin;
   bool failed = false;
   bool finished = false;
@@ -731,7 +938,7 @@ struct WriteBatch::Impl {
     if (p.chunk == chunk && !p.hashes.empty()) return ByteView(p.hashes);
     auto it = completed.find({group, chunk});
     if (it != completed.end()) return ByteView(it->second);
-    return GetChunk(txn.get(), store->dbis.hashes, group, chunk);
+    return GetChunk(txn.get(), store->dbis.tree, group, chunk, range.size());
   }
 
   Status failure;  // the first failure, reported again by Commit
@@ -769,18 +976,23 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     auto open = [&](const char* name, unsigned f, MDB_dbi* dbi) {
       return mdb_dbi_open(txn.get(), name, MDB_CREATE | f, dbi);
     };
-    if ((rc = open("entries", 0, &impl->dbis.entries)) != 0 || (rc = open("hashes", 0, &impl->dbis.hashes)) != 0 ||
-        (rc = open("leafruns", 0, &impl->dbis.leafruns)) != 0 ||
+    if ((rc = open("entries", 0, &impl->dbis.entries)) != 0 || (rc = open("bundles", 0, &impl->dbis.bundles)) != 0 ||
+        (rc = open("tree", 0, &impl->dbis.tree)) != 0 || (rc = open("leafruns", 0, &impl->dbis.leafruns)) != 0 ||
         (rc = open("meta", 0, &impl->dbis.meta)) != 0 || (rc = open("state", 0, &impl->dbis.state)) != 0)
       return LmdbError("opening databases", rc);
     LEDGER_ASSIGN_OR_RETURN(auto format, GetValue(txn.get(), impl->dbis.meta, "format"));
+    // Older formats migrate in this one transaction: 1 -> 2 -> 3.
     if (format && *format == "1") {
       LEDGER_RETURN_IF_ERROR(MigrateFormat1(txn.get(), impl->dbis, impl->options.leaf_index_merge_threshold));
+      format = "2";
+    }
+    if (format && *format == "2") {
+      LEDGER_RETURN_IF_ERROR(MigrateFormat2(txn.get(), impl->dbis));
       format.reset();
     } else if (format && *format != kFormatVersion) {
-      return Status::FailedPrecondition("store format " + *format + " is not supported by this build (it reads formats 1 and 2)");
+      return Status::FailedPrecondition("store format " + *format + " is not supported by this build (it reads formats 1, 2 and 3)");
     }
-    if (!format) {  // new store, or migrated from format 1
+    if (!format) {  // new store, or migrated from format 1 or 2
       std::string key = "format";
       MDB_val k = Val(key), v = Val(kFormatVersion);
       if ((rc = mdb_put(txn.get(), impl->dbis.meta, &k, &v, 0)) != 0) return LmdbError("writing format", rc);
@@ -805,14 +1017,31 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     std::vector<Hash> leaf;
     LEDGER_RETURN_IF_ERROR(reader->ReadHashes({NodeId{0, size - 1}}, &leaf));
     if (HashLeaf(*last) != leaf[0]) return Status::Corruption("start-up check: last entry does not match its stored leaf hash");
-    // The entry count must equal the size: nothing beyond it.
+    // The stored entries must be exactly [0, size): bundles 0 .. size/256-1,
+    // and in `entries` the partial bundle's entries, nothing else.
     LEDGER_ASSIGN_OR_RETURN(Txn txn, im.Begin(MDB_RDONLY));
-    Cursor cur;
-    if ((rc = cur.Open(txn.get(), im.dbis.entries)) != 0) return LmdbError("opening cursor", rc);
-    MDB_val k, v;
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_LAST);
-    if (rc != 0 || k.mv_size != 8 || LoadU64(k.mv_data) != size - 1)
-      return Status::Corruption("start-up check: stored entries do not end at index size-1");
+    const uint64_t full = size / kBundleWidth, tail = size % kBundleWidth;
+    {
+      Cursor cur;
+      if ((rc = cur.Open(txn.get(), im.dbis.bundles)) != 0) return LmdbError("opening cursor", rc);
+      MDB_val k, v;
+      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_LAST);
+      if (full == 0 ? rc != MDB_NOTFOUND : (rc != 0 || k.mv_size != 8 || LoadU64(k.mv_data) != full - 1))
+        return Status::Corruption("start-up check: stored entry bundles do not end at bundle size/256-1");
+    }
+    {
+      MDB_stat st;
+      if ((rc = mdb_stat(txn.get(), im.dbis.entries, &st)) != 0) return LmdbError("reading database statistics", rc);
+      Cursor cur;
+      if ((rc = cur.Open(txn.get(), im.dbis.entries)) != 0) return LmdbError("opening cursor", rc);
+      MDB_val k, v, k2, v2;
+      bool ok = st.ms_entries == tail;
+      if (ok && tail > 0) {
+        ok = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST) == 0 && k.mv_size == 8 && LoadU64(k.mv_data) == full * kBundleWidth &&
+             mdb_cursor_get(cur.get(), &k2, &v2, MDB_LAST) == 0 && k2.mv_size == 8 && LoadU64(k2.mv_data) == size - 1;
+      }
+      if (!ok) return Status::Corruption("start-up check: stored entries do not end at index size-1");
+    }
     // Load each group's partial chunk.
     for (int g = 0; g < kGroups; g++) {
       uint64_t count = size >> (g * kGroupHeight);
@@ -820,7 +1049,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
       p.chunk = count / kChunkWidth;
       uint64_t fill = count % kChunkWidth;
       if (fill == 0) continue;
-      auto chunk = GetChunk(txn.get(), im.dbis.hashes, g, p.chunk);
+      auto chunk = GetChunk(txn.get(), im.dbis.tree, g, p.chunk, size);
       if (!chunk.ok() || chunk->size() != fill * 32)
         return Status::Corruption("start-up check: partial hash chunk of group " + std::to_string(g) + " is missing or has the wrong length");
       p.hashes = Bytes(*chunk);
@@ -838,7 +1067,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     im.indexed_size = LoadU64(indexed->data());
   }
   for (uint64_t i = im.indexed_size; i < size;) {
-    LEDGER_ASSIGN_OR_RETURN(ByteView chunk, GetChunk(txn.get(), im.dbis.hashes, 0, i / kChunkWidth));
+    LEDGER_ASSIGN_OR_RETURN(ByteView chunk, GetChunk(txn.get(), im.dbis.tree, 0, i / kChunkWidth, size));
     for (uint64_t j = i % kChunkWidth; j * 32 < chunk.size() && i < size; j++, i++)
       im.pending->Add(LoadU64(chunk.data() + j * 32), i);
     if (i % kChunkWidth != 0 && i < size) return Status::Corruption("start-up check: level-0 hash chunk too short");
@@ -897,7 +1126,8 @@ StatusOr<StoreStats> Store::Stats() const {
   out.used_pages = info.me_last_pgno + 1;
   const Dbis& d = impl_->dbis;
   std::pair<const char*, MDB_dbi> dbs[] = {
-      {"entries", d.entries}, {"hashes", d.hashes}, {"leafruns", d.leafruns}, {"meta", d.meta}, {"state", d.state}};
+      {"entries", d.entries}, {"bundles", d.bundles}, {"tree", d.tree}, {"leafruns", d.leafruns},
+      {"meta", d.meta},       {"state", d.state}};
   for (const auto& [name, dbi] : dbs) {
     if ((rc = mdb_stat(txn.get(), dbi, &st)) != 0) return LmdbError("reading database statistics", rc);
     out.dbs.push_back(StoreDbStats{name, st.ms_entries, st.ms_branch_pages, st.ms_leaf_pages, st.ms_overflow_pages,
@@ -929,6 +1159,7 @@ StatusOr<std::unique_ptr<WriteBatch>> Store::BeginWrite() {
     bi->origin = impl_->origin;
     bi->pending = impl_->pending;
     bi->indexed_size = impl_->indexed_size;
+    bi->start_size = impl_->range.size();
   }
   WriteBatch::Impl* raw = bi.get();
   bi->lookup = [raw](int g, uint64_t c) { return raw->Chunk(g, c); };
@@ -954,12 +1185,8 @@ StatusOr<uint64_t> WriteBatch::FindLeaf(const Hash& leaf_hash) {
 
 StatusOr<Bytes> WriteBatch::GetEntry(uint64_t index) {
   Impl& b = *impl_;
-  if (index >= b.range.size()) return Status::NotFound("entry beyond the tree size");
-  std::string key = IndexKey(index);
-  MDB_val k = Val(key), v;
-  int rc = mdb_get(b.txn.get(), b.store->dbis.entries, &k, &v);
-  if (rc != 0) return LmdbError("reading entry", rc);
-  return Bytes(View(v));
+  LEDGER_ASSIGN_OR_RETURN(ByteView entry, ReadEntry(b.txn.get(), b.store->dbis, index, b.range.size()));
+  return Bytes(entry);
 }
 
 StatusOr<AppendedLeaf> WriteBatch::Append(ByteView entry) {
@@ -986,6 +1213,10 @@ StatusOr<AppendedLeaf> WriteBatch::AppendNew(ByteView entry, const Hash& leaf_ha
   MDB_val k = Val(key), v = Val(entry);
   int rc = mdb_put(b.txn.get(), b.store->dbis.entries, &k, &v, MDB_APPEND);
   if (rc != 0) return b.Fail(LmdbError("writing entry", rc));
+  if ((out.index + 1) % kBundleWidth == 0) {
+    Status sealed = SealBundle(b.txn.get(), b.store->dbis, out.index / kBundleWidth);
+    if (!sealed.ok()) return b.Fail(sealed);
+  }
   b.batch_prefixes.emplace_back(PrefixOf(out.leaf_hash), out.index);
   b.batch_leaves.emplace(std::string(HashView(out.leaf_hash)), out.index);
 
@@ -1064,18 +1295,30 @@ Status WriteBatch::Commit() {
                                                                : Status::FailedPrecondition(msg);
   }
   MDB_txn* txn = b.txn.get();
-  MDB_dbi hashes = b.store->dbis.hashes;
+  // Chunks are stored at their full 16 slots from the start, so a growing
+  // chunk is overwritten in place; new chunks have the largest keys (see
+  // ChunkCreationLeaf) and are appended in key order into full pages.
+  std::map<uint64_t, const Bytes*> writes;  // tree key -> the chunk's hashes
   for (auto& [gc, bytes] : b.completed) {
-    std::string key = ChunkKey(gc.first, gc.second);
-    MDB_val k = Val(key), v = Val(bytes);
-    int rc = mdb_put(txn, hashes, &k, &v, 0);
-    if (rc != 0) return LmdbError("writing hashes", rc);
+    std::optional<uint64_t> key = ChunkCreationLeaf(gc.first, gc.second);
+    if (!key) return Status::ResourceExhausted("tree size out of range");
+    writes[*key] = &bytes;
   }
   for (int g = 0; g < kGroups; g++) {
     if (!b.dirty[g] || b.partials[g].hashes.empty()) continue;
-    std::string key = ChunkKey(g, b.partials[g].chunk);
-    MDB_val k = Val(key), v = Val(b.partials[g].hashes);
-    int rc = mdb_put(txn, hashes, &k, &v, 0);
+    std::optional<uint64_t> key = ChunkCreationLeaf(g, b.partials[g].chunk);
+    if (!key) return Status::ResourceExhausted("tree size out of range");
+    writes[*key] = &b.partials[g].hashes;
+  }
+  std::string value(kChunkBytes, '\0');
+  for (const auto& [leaf, hashes] : writes) {
+    // The one chunk per group that was partial when the batch began exists.
+    bool exists = leaf < b.start_size;
+    value.replace(0, hashes->size(), *hashes);
+    std::fill(value.begin() + static_cast<std::ptrdiff_t>(hashes->size()), value.end(), '\0');
+    std::string key = IndexKey(leaf);
+    MDB_val k = Val(key), v = Val(value);
+    int rc = mdb_put(txn, b.store->dbis.tree, &k, &v, exists ? 0 : MDB_APPEND);
     if (rc != 0) return LmdbError("writing hashes", rc);
   }
   // New leaves go to the in-memory index; past the threshold, everything

@@ -1,5 +1,6 @@
 #include "ledger/subject_state.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ledger/ledger_hook.h"
@@ -8,6 +9,7 @@
 namespace ledger {
 
 const char kLastCommitmentKey[] = "i/last";
+const char kPendingAccessPrefix[] = "y/";
 
 Bytes SubjectNodeKey(unsigned depth, const SubjectTag& prefix) {
   // Bits at and after |depth| are zero, so ceil(depth / 8) bytes say it all.
@@ -56,6 +58,12 @@ Bytes SubjectAccessPrefix(const SubjectTag& tag) {
 
 Bytes SubjectAccessKey(const SubjectTag& tag, uint64_t index) {
   Bytes k = SubjectAccessPrefix(tag);
+  AppendU64(&k, index);
+  return k;
+}
+
+Bytes PendingAccessKey(uint64_t index) {
+  Bytes k = kPendingAccessPrefix;
   AppendU64(&k, index);
   return k;
 }
@@ -117,26 +125,6 @@ Status ReaderSubjectNodeStore::DeleteNode(unsigned, const SubjectTag&) {
   return Status::FailedPrecondition("read-only subject index");
 }
 
-StatusOr<std::optional<SubjectNode>> CachingSubjectNodeStore::GetNode(unsigned depth, const SubjectTag& prefix) {
-  auto it = cache_.find({depth, prefix});
-  if (it != cache_.end()) return it->second;
-  LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> n, base_.GetNode(depth, prefix));
-  cache_.emplace(std::make_pair(depth, prefix), n);
-  return n;
-}
-
-Status CachingSubjectNodeStore::PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) {
-  LEDGER_RETURN_IF_ERROR(base_.PutNode(depth, prefix, node));
-  cache_[{depth, prefix}] = node;
-  return Status::OK();
-}
-
-Status CachingSubjectNodeStore::DeleteNode(unsigned depth, const SubjectTag& prefix) {
-  LEDGER_RETURN_IF_ERROR(base_.DeleteNode(depth, prefix));
-  cache_[{depth, prefix}] = std::nullopt;
-  return Status::OK();
-}
-
 StatusOr<std::optional<SubjectNode>> StateSubjectNodeStore::GetNode(unsigned depth, const SubjectTag& prefix) {
   LEDGER_ASSIGN_OR_RETURN(auto v, state_.Get(SubjectNodeKey(depth, prefix)));
   if (!v) return std::optional<SubjectNode>();
@@ -160,21 +148,42 @@ StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& store, StateStore&
   r.size = position;
   r.subjects = last ? last->subjects : 0;
   r.accesses = last ? last->accesses : 0;
-  // Lookups and updates walk the same paths: read each node once.
-  CachingSubjectNodeStore nodes(store);
-  std::vector<std::pair<SubjectTag, SubjectValue>> updates;
-  updates.reserve(pending.size());
+  // One depth-first pass over the pending tags (sorted: a map), reading
+  // each tag's current value where the walk reaches its leaf.
+  std::vector<SubjectTag> tags;
+  std::vector<const std::vector<uint64_t>*> lists;
+  tags.reserve(pending.size());
+  lists.reserve(pending.size());
   for (const auto& [tag, indices] : pending) {
-    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectValue> value, LookupSubjectValue(nodes, tag));
-    if (!value) {
-      value = SubjectValue{};
-      r.subjects++;
-    }
-    for (uint64_t i : indices) *value = ExtendSubjectValue(*value, i);
-    r.accesses += indices.size();
-    updates.emplace_back(tag, *value);
+    tags.push_back(tag);
+    lists.push_back(&indices);
   }
-  LEDGER_ASSIGN_OR_RETURN(r.root, ApplySubjectUpdates(nodes, updates));
+  uint64_t new_subjects = 0, new_accesses = 0;
+  auto extend = [&](size_t i, const std::optional<SubjectValue>& current) {
+    SubjectValue value = current ? *current : SubjectValue{};
+    if (!current) new_subjects++;
+    for (uint64_t index : *lists[i]) value = ExtendSubjectValue(value, index);
+    new_accesses += lists[i]->size();
+    return value;
+  };
+  LEDGER_ASSIGN_OR_RETURN(r.root, UpdateSubjectValues(store, tags, extend));
+  r.subjects += new_subjects;
+  r.accesses += new_accesses;
+  // The covered accesses: x/ keys in key order (tag, then index), and
+  // their y/ keys removed in index order.
+  std::vector<uint64_t> covered;
+  covered.reserve(new_accesses);
+  for (const auto& [tag, indices] : pending) {
+    Bytes key = SubjectAccessKey(tag, 0);
+    for (uint64_t i : indices) {
+      key.resize(key.size() - 8);
+      AppendU64(&key, i);
+      LEDGER_RETURN_IF_ERROR(state.Put(key, ""));
+      covered.push_back(i);
+    }
+  }
+  std::sort(covered.begin(), covered.end());
+  for (uint64_t i : covered) LEDGER_RETURN_IF_ERROR(state.Delete(PendingAccessKey(i)));
   LEDGER_RETURN_IF_ERROR(state.Put(kLastCommitmentKey, std::to_string(position) + " " + std::to_string(r.subjects) + " " +
                                                            std::to_string(r.accesses)));
   return r;
@@ -189,7 +198,7 @@ Status SubjectIndexReplay::Add(const ParsedEntry& entry, uint64_t index) {
     case EntryKind::kAccess: {
       LEDGER_ASSIGN_OR_RETURN(SubjectTag tag, HashFromBytes(entry.access().subject));
       pending_[tag].push_back(index);
-      return state_.Put(SubjectAccessKey(tag, index), "");
+      return state_.Put(PendingAccessKey(index), HashView(tag));
     }
     case EntryKind::kIndex: {
       StateSubjectNodeStore nodes(state_);
@@ -204,6 +213,22 @@ Status SubjectIndexReplay::Add(const ParsedEntry& entry, uint64_t index) {
     default:
       return Status::OK();
   }
+}
+
+StatusOr<std::vector<uint64_t>> PendingSubjectAccesses(const LogReader& reader, const SubjectTag& tag, size_t max) {
+  const Bytes prefix = kPendingAccessPrefix;
+  std::vector<uint64_t> out;
+  bool malformed = false;
+  LEDGER_RETURN_IF_ERROR(reader.ForEachState(prefix, [&](ByteView key, ByteView value) {
+    if (key.size() != prefix.size() + 8 || value.size() != 32) {
+      malformed = true;
+      return;
+    }
+    if (out.size() < max && std::memcmp(value.data(), tag.data(), 32) == 0)
+      out.push_back(LoadU64(key.data() + prefix.size()));
+  }));
+  if (malformed) return Status::Corruption("a pending subject access key is malformed");
+  return out;
 }
 
 StatusOr<std::optional<uint64_t>> PolicyAt(const LogReader& reader, const std::string& holder,
@@ -233,7 +258,7 @@ StatusOr<SubjectTag> AccessTag(const AccessRecord& r) { return HashFromBytes(r.s
 }  // namespace
 
 SubjectIndexer::SubjectIndexer(const NoteSigner* log_key, SubjectIndexerOptions options)
-    : log_key_(log_key), interval_ms_(options.interval.count()) {}
+    : log_key_(log_key), interval_ms_(options.interval.count()), max_accesses_(std::max<size_t>(1, options.max_accesses)) {}
 
 Status SubjectIndexer::Recover(Store& store) {
   pending_.clear();
@@ -249,10 +274,13 @@ Status SubjectIndexer::Recover(Store& store) {
   LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(state));
   const uint64_t start = last ? last->index + 1 : 0;
   const uint64_t size = reader->size();
-  // Without any commitment the x/ and q/ keys may be missing (a log from
-  // before the subject index): write them, idempotently, while scanning.
+  // The y/ keys of the pending accesses may be missing (a data directory
+  // from before they existed), and without any commitment the q/ keys too
+  // (a log from before the subject index): write them, idempotently, while
+  // scanning; a y/ key present already is not rewritten.
   std::unique_ptr<WriteBatch> batch;
-  if (!last && size > 0) {
+  bool wrote = false;
+  if (start < size) {
     LEDGER_ASSIGN_OR_RETURN(batch, store.BeginWrite());
   }
   constexpr uint64_t kChunk = 1024;
@@ -269,15 +297,26 @@ Status SubjectIndexer::Recover(Store& store) {
         LEDGER_ASSIGN_OR_RETURN(SubjectTag tag, AccessTag(*r));
         pending_[tag].push_back(i + j);
         pending_count_++;
-        if (batch) LEDGER_RETURN_IF_ERROR(batch->PutState(SubjectAccessKey(tag, i + j), ""));
-      } else if (batch && env->payload_type == kPolicyPayloadType) {
+        Bytes key = PendingAccessKey(i + j);
+        LEDGER_ASSIGN_OR_RETURN(auto have, batch->GetState(key));
+        if (!have || *have != HashView(tag)) {
+          LEDGER_RETURN_IF_ERROR(batch->PutState(key, HashView(tag)));
+          wrote = true;
+        }
+      } else if (!last && env->payload_type == kPolicyPayloadType) {
         auto r = ParsePolicy(env->payload);
         if (!r.ok()) return Status::Corruption("entry " + std::to_string(i + j) + " does not parse: " + r.status().message());
-        LEDGER_RETURN_IF_ERROR(batch->PutState(PolicyHistoryKey(r->holder, r->accessor, i + j), std::to_string(r->version)));
+        Bytes key = PolicyHistoryKey(r->holder, r->accessor, i + j);
+        LEDGER_ASSIGN_OR_RETURN(auto have, batch->GetState(key));
+        if (!have || *have != std::to_string(r->version)) {
+          LEDGER_RETURN_IF_ERROR(batch->PutState(key, std::to_string(r->version)));
+          wrote = true;
+        }
       }
     }
   }
-  if (batch) LEDGER_RETURN_IF_ERROR(batch->Commit());
+  // Nothing to write: abort (the batch's destructor) rather than commit.
+  if (batch && wrote) LEDGER_RETURN_IF_ERROR(batch->Commit());
   if (pending_count_ > 0) first_pending_ = std::chrono::steady_clock::now();
   return Status::OK();
 }
@@ -289,7 +328,7 @@ Status SubjectIndexer::Applied(WriteBatch& batch, const ParsedEntry& entry, uint
   }
   if (entry.kind != EntryKind::kAccess) return Status::OK();
   LEDGER_ASSIGN_OR_RETURN(SubjectTag tag, AccessTag(entry.access()));
-  LEDGER_RETURN_IF_ERROR(batch.PutState(SubjectAccessKey(tag, index), ""));
+  LEDGER_RETURN_IF_ERROR(batch.PutState(PendingAccessKey(index), HashView(tag)));
   if (batch_pending_.empty()) batch_first_ = std::chrono::steady_clock::now();
   batch_pending_.emplace_back(tag, index);
   return Status::OK();
@@ -298,6 +337,7 @@ Status SubjectIndexer::Applied(WriteBatch& batch, const ParsedEntry& entry, uint
 std::optional<std::chrono::steady_clock::time_point> SubjectIndexer::NextWake() const {
   if (pending_count_ == 0 || !first_pending_) return std::nullopt;
   auto due = *first_pending_ + interval();
+  if (pending_count_ >= max_accesses_) due = std::min(due, std::chrono::steady_clock::now());
   if (retry_at_ && *retry_at_ > due) due = *retry_at_;
   return due;
 }
@@ -308,7 +348,7 @@ Status SubjectIndexer::BatchEnd(WriteBatch& batch, const LedgerRules& rules, int
   if (pending_count_ == 0 && batch_pending_.empty()) return Status::OK();
   auto clock = std::chrono::steady_clock::now();
   auto first = first_pending_ ? *first_pending_ : *batch_first_;
-  if (clock < first + interval()) return Status::OK();
+  if (clock < first + interval() && pending_count_ + batch_pending_.size() < max_accesses_) return Status::OK();
   if (retry_at_ && clock < *retry_at_) return Status::OK();
   // From here a failure (of this or of the batch) means retry later.
   batch_commits_ = true;

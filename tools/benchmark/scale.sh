@@ -206,9 +206,9 @@ SCALE_TABLE=$(echo "$SCALE_RESULTS" | jq -r '
 SCALE_DETAIL=$(echo "$SCALE_RESULTS" | jq -r '
   "Per mark (ledger-bench scale; bytes per entry per LMDB database, pages in use × 4096 / entries):",
   "",
-  "| mark | append rate | CPU µs/entry | merge s in window | overhead B/entry | entries db | hashes db | leafruns db | runs | inclusion CPU µs | consistency CPU µs |",
+  "| mark | append rate | CPU µs/entry | merge s in window | overhead B/entry | bundles + entries dbs | tree db | leafruns db | runs | inclusion CPU µs | consistency CPU µs |",
   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-  (.marks[] | "| \(.mark) | \(.append_rate) | \(.cpu_us_per_entry) | \(.merge_s) | \(.disk.overhead_per_entry_used) | \(.disk.dbs.entries.bytes_per_entry) | \(.disk.dbs.hashes.bytes_per_entry) | \(.disk.dbs.leafruns.bytes_per_entry) | \(.disk.leaf_index_runs) | \(.proofs.inclusion_cpu_us) | \(.proofs.consistency_cpu_us) |")')
+  (.marks[] | "| \(.mark) | \(.append_rate) | \(.cpu_us_per_entry) | \(.merge_s) | \(.disk.overhead_per_entry_used) | \((.disk.dbs.bundles.bytes_per_entry + .disk.dbs.entries.bytes_per_entry) * 1000 | round / 1000) | \(.disk.dbs.tree.bytes_per_entry) | \(.disk.dbs.leafruns.bytes_per_entry) | \(.disk.leaf_index_runs) | \(.proofs.inclusion_cpu_us) | \(.proofs.consistency_cpu_us) |")')
 echo
 echo "$SCALE_TABLE"
 echo

@@ -22,6 +22,7 @@ class BatchStateStore : public StateStore {
   explicit BatchStateStore(WriteBatch& batch) : batch_(batch) {}
   StatusOr<std::optional<Bytes>> Get(ByteView key) override { return batch_.GetState(key); }
   Status Put(ByteView key, ByteView value) override { return batch_.PutState(key, value); }
+  Status Delete(ByteView key) override { return batch_.DeleteState(key); }
 
  private:
   WriteBatch& batch_;
@@ -33,6 +34,7 @@ class ReaderStateStore : public StateStore {
   explicit ReaderStateStore(const LogReader& reader) : reader_(reader) {}
   StatusOr<std::optional<Bytes>> Get(ByteView key) override { return reader_.GetState(key); }
   Status Put(ByteView, ByteView) override { return Status::FailedPrecondition("read-only state"); }
+  Status Delete(ByteView) override { return Status::FailedPrecondition("read-only state"); }
 
  private:
   const LogReader& reader_;

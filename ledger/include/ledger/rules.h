@@ -40,6 +40,9 @@ class StateStore {
   virtual ~StateStore() = default;
   virtual StatusOr<std::optional<Bytes>> Get(ByteView key) = 0;
   virtual Status Put(ByteView key, ByteView value) = 0;
+  // Delete removes |key| (OK if it was unset). The rules never delete; the
+  // subject index does (SPEC.md §10, `y/` keys).
+  virtual Status Delete(ByteView key) = 0;
 };
 
 // MemoryStateStore keeps the state in a sorted map (verifier, tests).
@@ -47,6 +50,7 @@ class MemoryStateStore : public StateStore {
  public:
   StatusOr<std::optional<Bytes>> Get(ByteView key) override;
   Status Put(ByteView key, ByteView value) override;
+  Status Delete(ByteView key) override;
   const std::map<Bytes, Bytes, std::less<>>& data() const { return data_; }
 
  private:

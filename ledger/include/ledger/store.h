@@ -3,10 +3,14 @@
 // area for state derived from the entries. Everything a proof for any tree
 // size needs is stored, so nothing is recomputed from the leaves.
 //
-// Layout (SPEC.md, "Storage"): named databases
-//   entries   u64be index                 -> entry bytes
-//   hashes    u8 group || u64be chunk      -> up to 16 hashes of tree level
-//                                             4*group: nodes (4g, 16c + i)
+// Layout (SPEC.md §7, format 3): named databases
+//   bundles   u64be bundle number          -> C2SP entry bundle of 256 entries,
+//                                             once all are in the log
+//   entries   u64be index                  -> entry bytes, only the last,
+//                                             partial bundle's entries
+//   tree      u64be creating leaf index    -> 16 hashes of tree level 4*group
+//             (c*16^(g+1) + 16^g - 1)         (nodes (4g, 16c + i)), zero-padded;
+//                                             keys grow as chunks are created
 //   leafruns  u64be run id || 6-byte prefix -> sorted (6-byte leaf-hash prefix,
 //             5-byte index) pairs: a leveled LSM index of leaves [0, indexed_size);
 //             newer ones are indexed in memory

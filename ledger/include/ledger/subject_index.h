@@ -11,6 +11,7 @@
 #define LEDGER_SUBJECT_INDEX_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -138,6 +139,18 @@ StatusOr<Hash> SubjectIndexRoot(SubjectNodeStore& store);
 // hash once, however many updates share it. Returns the new root. A tag
 // may appear at most once in |updates| (InvalidArgument otherwise).
 StatusOr<Hash> ApplySubjectUpdates(SubjectNodeStore& store, const std::vector<std::pair<SubjectTag, SubjectValue>>& updates);
+
+// SubjectValueUpdate returns the new value of tags[i] given its current one
+// (nullopt for a tag not yet in the index).
+using SubjectValueUpdate = std::function<SubjectValue(size_t i, const std::optional<SubjectValue>& current)>;
+
+// UpdateSubjectValues sets each of |tags| (sorted ascending and distinct;
+// InvalidArgument otherwise, nothing written) to fn(i, its current value),
+// in one depth-first pass that reads and writes each node on the tags'
+// paths once (ApplySubjectUpdates is this with fixed values). Returns the
+// new root. On a storage error some nodes may have been written: the
+// caller's transaction must then be dropped.
+StatusOr<Hash> UpdateSubjectValues(SubjectNodeStore& store, const std::vector<SubjectTag>& tags, const SubjectValueUpdate& fn);
 
 // SubjectLookup is a tag's value (nullopt if absent) and its index proof.
 struct SubjectLookup {

@@ -10,12 +10,20 @@
 //                                             or 0x01 || tag || value (leaf;
 //                                             its hash is recomputed on read)
 //   x/ tag u64be(index)                       "" : access entry |index| has |tag|
+//                                             and is covered by a commitment
+//   y/ u64be(index)                           tag: access entry |index| is not
+//                                             yet covered by a commitment
 //   q/<holder>/<accessor>/ u64be(index)       "<version>": policy entry |index|
 //   i/last                                    "<index> <subjects> <accesses>" of
 //                                             the latest index commitment
 // The s/ nodes change only when a commitment is appended, so in every read
-// snapshot they hold exactly the tree of the latest commitment's root; x/
-// and q/ keys are written with their entries.
+// snapshot they hold exactly the tree of the latest commitment's root. q/
+// and y/ keys are written with their entries; a commitment turns the y/
+// keys it covers into x/ keys, all in key order. Why: a y/ key lands at the
+// end of its range (indices increase), so a batch of accesses dirties a
+// few LMDB pages instead of one random page per access, and the x/ (and
+// s/) keys of a whole commitment interval are written in one sorted pass,
+// each page once per commitment rather than once per batch.
 //
 // Thread-safety: the node stores are used by one thread at a time, like the
 // batch or reader under them. SubjectIndexer is called on the sequencer
@@ -48,6 +56,8 @@ Bytes EncodeSubjectNode(const SubjectNode& node);
 StatusOr<SubjectNode> DecodeSubjectNode(ByteView value);
 Bytes SubjectAccessPrefix(const SubjectTag& tag);
 Bytes SubjectAccessKey(const SubjectTag& tag, uint64_t index);
+Bytes PendingAccessKey(uint64_t index);
+extern const char kPendingAccessPrefix[];  // "y/"
 Bytes PolicyHistoryPrefix(const std::string& holder, const std::string& accessor);
 Bytes PolicyHistoryKey(const std::string& holder, const std::string& accessor, uint64_t index);
 extern const char kLastCommitmentKey[];  // "i/last"
@@ -85,21 +95,6 @@ class ReaderSubjectNodeStore : public SubjectNodeStore {
   const LogReader& reader_;
 };
 
-// CachingSubjectNodeStore remembers what it read from (and wrote through
-// to) |base| for its lifetime, so a lookup followed by an update of the
-// same paths reads each node once. Short-lived: one commitment.
-class CachingSubjectNodeStore : public SubjectNodeStore {
- public:
-  explicit CachingSubjectNodeStore(SubjectNodeStore& base) : base_(base) {}
-  StatusOr<std::optional<SubjectNode>> GetNode(unsigned depth, const SubjectTag& prefix) override;
-  Status PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) override;
-  Status DeleteNode(unsigned depth, const SubjectTag& prefix) override;
-
- private:
-  SubjectNodeStore& base_;
-  std::map<std::pair<unsigned, SubjectTag>, std::optional<SubjectNode>> cache_;
-};
-
 // StateSubjectNodeStore keeps the tree in any StateStore (the replay into
 // a MemoryStateStore). StateStore cannot delete: DeleteNode fails
 // (FailedPrecondition); the tree algorithms never delete.
@@ -116,15 +111,16 @@ class StateSubjectNodeStore : public SubjectNodeStore {
 
 // CommitSubjectAccesses adds |pending| (tag -> its new access indices,
 // ascending, all above those already in the index) to the tree in |nodes|,
-// and records a commitment at |position| in |state| (i/last). Returns the
-// commitment's fields (time left empty). Shared by ledgerd and the replay,
-// so both write the same state.
+// moves their y/ keys to x/ keys in |state| and records a commitment at
+// |position| in |state| (i/last). Returns the commitment's fields (time
+// left empty). Shared by ledgerd and the replay, so both write the same
+// state.
 StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& nodes, StateStore& state,
                                             const std::map<SubjectTag, std::vector<uint64_t>>& pending,
                                             uint64_t position);
 
-// SubjectIndexReplay derives the subject index state (x/, q/, s/ and i/last
-// keys) from the log's entries, fed in order, into |state|, exactly as
+// SubjectIndexReplay derives the subject index state (x/, y/, q/, s/ and
+// i/last keys) from the log's entries, fed in order, into |state|, exactly as
 // ledgerd writes it: rebuilding the state from the log alone. Not
 // thread-safe.
 class SubjectIndexReplay {
@@ -140,6 +136,13 @@ class SubjectIndexReplay {
   std::map<SubjectTag, std::vector<uint64_t>> pending_;
 };
 
+// PendingSubjectAccesses returns the indices of |tag|'s access entries not
+// yet covered by a commitment in |reader|'s snapshot (its y/ keys),
+// ascending, at most |max| of them. Scans every pending access (at most
+// about one commitment interval's worth). Corruption for a malformed key or
+// value.
+StatusOr<std::vector<uint64_t>> PendingSubjectAccesses(const LogReader& reader, const SubjectTag& tag, size_t max);
+
 // PolicyAt returns the leaf index of the policy entry of (holder, accessor)
 // in force just before entry |index| (the greatest policy index below it),
 // or nullopt if there was none.
@@ -150,6 +153,12 @@ struct SubjectIndexerOptions {
   // A commitment is appended at the end of the first batch at least this
   // long after the first access not yet committed.
   std::chrono::milliseconds interval{1000};
+  // ... or at the end of the first batch that leaves at least this many
+  // accesses not yet committed. Why: the commitment's transaction dirties
+  // about one LMDB page per access per level of the tree, and LMDB keeps
+  // (never frees) a buffer for every page of its largest transaction, so
+  // this bounds ledgerd's memory whatever the append rate or a stall.
+  size_t max_accesses = 256;
 };
 
 // SubjectIndexer keeps the subject index. Accesses appended since the last
@@ -162,12 +171,14 @@ class SubjectIndexer {
   SubjectIndexer(const NoteSigner* log_key, SubjectIndexerOptions options);
 
   // Recover rebuilds the pending accesses from the entries after the last
-  // commitment. For a log without any commitment (also one written before
-  // the subject index existed) it writes the x/ and q/ keys of all entries
-  // in one transaction first. Call before the sequencer starts.
+  // commitment and writes their y/ keys where missing (a data directory
+  // from before y/ keys existed). For a log without any commitment (also
+  // one written before the subject index existed) it also writes the q/
+  // keys of all entries, in the same transaction. Call before the sequencer
+  // starts.
   Status Recover(Store& store);
 
-  // Applied records entry |index| of the batch (x/ or q/ key; pending).
+  // Applied records entry |index| of the batch (y/ or q/ key; pending).
   Status Applied(WriteBatch& batch, const ParsedEntry& entry, uint64_t index);
   // BatchEnd appends a commitment if one is due (see options); |rules| and
   // |now| (Unix seconds) check it like any entry.
@@ -187,6 +198,7 @@ class SubjectIndexer {
 
   const NoteSigner* log_key_;
   std::atomic<int64_t> interval_ms_;
+  size_t max_accesses_;
   // Committed to the log, not yet to the index: tag -> indices ascending.
   std::map<SubjectTag, std::vector<uint64_t>> pending_;
   size_t pending_count_ = 0;
