@@ -9,6 +9,7 @@
 #include "ledger/tiles.h"
 #include "ledger/tlog_proof.h"
 #include "connection.h"
+#include "json_body.h"
 #include "query.h"
 #include "subjects_api.h"
 #include "web.h"
@@ -57,6 +58,44 @@ void SendJson(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
+// SendJsonText sends |body|, already JSON text, with SendJson's headers
+// (moved in: httplib's set_content would copy it).
+void SendJsonText(httplib::Response& res, int status, std::string&& body) {
+  res.status = status;
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("Content-Type", "application/json");
+  res.body = std::move(body);
+}
+
+// ProofJson writes {"<a>":A,"hashes":[...],"<b>":B} or, when |hashes_first|,
+// {"hashes":[...],"<a>":A,"<b>":B}: nlohmann/json's dump of those objects
+// (keys sorted) byte for byte, without building them.
+std::string ProofJson(const char* a, uint64_t av, const char* b, uint64_t bv, const std::vector<ledger::Hash>& hashes,
+                      bool hashes_first) {
+  std::string out;
+  out.reserve(64 + hashes.size() * 47);
+  out += '{';
+  if (hashes_first) {
+    out += "\"hashes\":";
+    AppendHashArray(&out, hashes);
+    out += ",";
+  }
+  out += '"';
+  out += a;
+  out += "\":";
+  out += std::to_string(av);
+  if (!hashes_first) {
+    out += ",\"hashes\":";
+    AppendHashArray(&out, hashes);
+  }
+  out += ",\"";
+  out += b;
+  out += "\":";
+  out += std::to_string(bv);
+  out += '}';
+  return out;
+}
+
 void SendError(httplib::Response& res, int status, const std::string& reason) {
   SendJson(res, status, json{{"error", reason}});
 }
@@ -68,12 +107,6 @@ void SendStatus(httplib::Response& res, const Status& s) {
 }
 
 std::string B64(const ledger::Hash& h) { return ledger::Base64Encode(ledger::HashView(h)); }
-
-json HashesJson(const std::vector<ledger::Hash>& hashes) {
-  json arr = json::array();
-  for (const auto& h : hashes) arr.push_back(B64(h));
-  return arr;
-}
 
 // QueryUint reads a required (or optional, when |fallback| is given)
 // canonical decimal query parameter (query.h).
@@ -205,13 +238,14 @@ void Api::GetTile(const httplib::Request& req, httplib::Response& res) {
     body.reserve(id->width * 300);
     for (ledger::ByteView e : *entries) ledger::AppendBundleEntry(&body, e);
   } else {
-    auto tile = ledger::ReadTile(*id, r.size(), r);
+    auto tile = ledger::ReadTile(*id, r.size(), CachedHashReader(r, nodes_.get()));
     if (!tile.ok()) return SendStatus(res, tile.status());
     body = std::move(*tile);
   }
   // Full and partial tiles alike never change once served (C2SP tlog-tiles).
   res.set_header("Cache-Control", "public, max-age=31536000, immutable");
-  res.set_content(std::move(body), "application/octet-stream");
+  res.set_header("Content-Type", "application/octet-stream");
+  res.body = std::move(body);  // set_content would copy it
 }
 
 void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
@@ -226,32 +260,49 @@ void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
     want_tlog_proof = true;
   }
   if (req.body.size() > options_.max_body_bytes) return SendError(res, 413, "request body too large");
-  json body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) return SendError(res, 400, "body is not valid JSON");
-  if (!body.is_object() || !body.contains("entries")) return SendError(res, 400, "body must be an object with an \"entries\" array");
-  for (const auto& [k, v] : body.items())
-    if (k != "entries") return SendError(res, 400, "unknown field \"" + k + "\"");
-  const json& arr = body["entries"];
-  if (!arr.is_array()) return SendError(res, 400, "\"entries\" must be an array");
-  if (arr.empty()) return SendError(res, 400, "\"entries\" must not be empty");
-  if (arr.size() > options_.max_entries_per_request)
+  // The entries' base64 texts. The plain form every client sends is read
+  // without building a JSON DOM (json_body.h); any other body goes through
+  // nlohmann/json, which gives the exact reason for refusing it.
+  std::vector<std::string_view> texts;
+  size_t not_string = SIZE_MAX;  // index of the first entry that is not a string
+  json body;
+  if (!ParseSimpleEntriesBody(req.body, &texts)) {
+    body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded()) return SendError(res, 400, "body is not valid JSON");
+    if (!body.is_object() || !body.contains("entries")) return SendError(res, 400, "body must be an object with an \"entries\" array");
+    for (const auto& [k, v] : body.items())
+      if (k != "entries") return SendError(res, 400, "unknown field \"" + k + "\"");
+    const json& arr = body["entries"];
+    if (!arr.is_array()) return SendError(res, 400, "\"entries\" must be an array");
+    texts.clear();
+    for (const json& e : arr) {
+      if (!e.is_string()) {
+        not_string = texts.size();
+        texts.resize(arr.size());  // the count checks below see the array's size
+        break;
+      }
+      texts.push_back(e.get_ref<const std::string&>());
+    }
+  }
+  if (texts.empty()) return SendError(res, 400, "\"entries\" must not be empty");
+  if (texts.size() > options_.max_entries_per_request)
     return SendError(res, 400, "at most " + std::to_string(options_.max_entries_per_request) + " entries per request");
   std::vector<ledger::Bytes> entries;
   std::vector<std::shared_ptr<const void>> parsed;
-  entries.reserve(arr.size());
-  parsed.reserve(arr.size());
+  entries.reserve(texts.size());
+  parsed.reserve(texts.size());
   // Parsing and signature checks run here, on the worker threads, in
   // parallel; the sequencer only checks them against the log's state.
-  for (size_t i = 0; i < arr.size(); i++) {
-    std::string where = "entries[" + std::to_string(i) + "]: ";
-    if (!arr[i].is_string()) return SendError(res, 400, where + "must be a base64 string");
-    auto raw = ledger::Base64Decode(arr[i].get_ref<const std::string&>());
-    if (!raw.ok()) return SendError(res, 400, where + raw.status().message());
-    if (raw->empty()) return SendError(res, 400, where + "is empty");
-    if (raw->size() > ledger::kMaxEntrySize) return SendError(res, 413, where + "exceeds 65535 bytes");
+  for (size_t i = 0; i < texts.size(); i++) {
+    auto where = [i] { return "entries[" + std::to_string(i) + "]: "; };
+    if (i == not_string) return SendError(res, 400, where() + "must be a base64 string");
+    auto raw = ledger::Base64Decode(texts[i]);
+    if (!raw.ok()) return SendError(res, 400, where() + raw.status().message());
+    if (raw->empty()) return SendError(res, 400, where() + "is empty");
+    if (raw->size() > ledger::kMaxEntrySize) return SendError(res, 413, where() + "exceeds 65535 bytes");
     if (!options_.opaque_entries) {
       auto entry = ledger::ParseEntry(*raw);
-      if (!entry.ok()) return SendError(res, HttpStatus(entry.status()), where + entry.status().message());
+      if (!entry.ok()) return SendError(res, HttpStatus(entry.status()), where() + entry.status().message());
       parsed.push_back(std::make_shared<const ledger::ParsedEntry>(std::move(*entry)));
     }
     entries.push_back(std::move(*raw));
@@ -293,32 +344,62 @@ void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
   // Opened after the wait: the store has grown at least to tree_size.
   auto reader = store_->Read();
   if (!reader.ok()) return SendStatus(res, reader.status());
-  json receipts = json::array();
+  // The response is written directly (json_body.h): nlohmann/json's dump of
+  // the same objects, keys in its (sorted) order, without building them.
+  std::string out;
+  out.reserve(64 + checkpoint.size() + result->entries.size() * (130 + 47 * 24));
+  out += "{\"checkpoint\":";
+  AppendJsonString(&out, checkpoint);
+  out += ",\"receipts\":[";
   size_t refused = 0;
   int first_refusal = 0;
-  // The receipts of one batch share most of their nodes: read each once.
-  ledger::CachingHashReader nodes(**reader);
+  std::string first_reason;
+  // The receipts of one request share most of their nodes: read each once
+  // (complete subtrees come from the shared node cache; a single receipt
+  // needs no per-request map).
+  CachedHashReader shared(**reader, nodes_.get());
+  ledger::CachingHashReader batch_nodes(shared);
+  const ledger::HashReader& nodes = result->entries.size() > 1 ? static_cast<const ledger::HashReader&>(batch_nodes) : shared;
   for (size_t i = 0; i < result->entries.size(); i++) {
     const auto& e = result->entries[i];
+    if (i) out += ',';
     if (!e.status.ok()) {
       refused++;
-      if (!first_refusal) first_refusal = HttpStatus(e.status);
-      receipts.push_back(json{{"error", e.status.message()}, {"status", HttpStatus(e.status)}});
+      if (!first_refusal) {
+        first_refusal = HttpStatus(e.status);
+        first_reason = e.status.message();
+      }
+      out += "{\"error\":";
+      AppendJsonString(&out, e.status.message());
+      out += ",\"status\":";
+      out += std::to_string(HttpStatus(e.status));
+      out += '}';
       continue;
     }
     auto proof = ledger::InclusionProof(e.index, tree_size, nodes);
     if (!proof.ok()) return SendStatus(res, proof.status());
-    json r{{"index", e.index}, {"leaf_hash", B64(e.leaf_hash)}, {"inclusion", HashesJson(*proof)}};
-    if (e.duplicate) r["duplicate"] = true;
-    if (want_tlog_proof) r["tlog_proof"] = ledger::FormatTlogProof({{}, e.index, *proof, checkpoint});
-    receipts.push_back(std::move(r));
+    out += '{';
+    if (e.duplicate) out += "\"duplicate\":true,";
+    out += "\"inclusion\":";
+    AppendHashArray(&out, *proof);
+    out += ",\"index\":";
+    out += std::to_string(e.index);
+    out += ",\"leaf_hash\":\"";
+    AppendBase64(&out, ledger::HashView(e.leaf_hash));
+    out += '"';
+    if (want_tlog_proof) {
+      out += ",\"tlog_proof\":";
+      AppendJsonString(&out, ledger::FormatTlogProof({{}, e.index, *proof, checkpoint}));
+    }
+    out += '}';
   }
-  if (count == 1 && refused == 1) return SendError(res, first_refusal, receipts[0]["error"].get<std::string>());
-  json out{{"checkpoint", checkpoint}, {"receipts", std::move(receipts)}};
-  if (refused) out["refused"] = refused;
+  if (count == 1 && refused == 1) return SendError(res, first_refusal, first_reason);
+  out += ']';
+  if (refused) out += ",\"refused\":" + std::to_string(refused);
+  out += '}';
   // 207: some entries were logged and some refused; all refused: the first
   // refusal's status.
-  SendJson(res, refused == 0 ? 200 : refused == count ? first_refusal : 207, out);
+  SendJsonText(res, refused == 0 ? 200 : refused == count ? first_refusal : 207, std::move(out));
 }
 
 void Api::GetEntry(const httplib::Request& req, httplib::Response& res) {
@@ -343,9 +424,9 @@ void Api::GetInclusion(const httplib::Request& req, httplib::Response& res) {
   if (!size.ok()) return SendStatus(res, size.status());
   if (*size > r.size()) return SendError(res, 404, "size " + std::to_string(*size) + " is beyond the tree size " + std::to_string(r.size()));
   if (*index >= *size) return SendError(res, 400, "index must be less than size");
-  auto proof = ledger::InclusionProof(*index, *size, r);
+  auto proof = ledger::InclusionProof(*index, *size, CachedHashReader(r, nodes_.get()));
   if (!proof.ok()) return SendStatus(res, proof.status());
-  SendJson(res, 200, json{{"index", *index}, {"size", *size}, {"hashes", HashesJson(*proof)}});
+  SendJsonText(res, 200, ProofJson("index", *index, "size", *size, *proof, true));
 }
 
 void Api::GetConsistency(const httplib::Request& req, httplib::Response& res) {
@@ -359,9 +440,9 @@ void Api::GetConsistency(const httplib::Request& req, httplib::Response& res) {
   if (!to.ok()) return SendStatus(res, to.status());
   if (*to > r.size()) return SendError(res, 404, "size " + std::to_string(*to) + " is beyond the tree size " + std::to_string(r.size()));
   if (*from > *to) return SendError(res, 400, "from must not exceed to");
-  auto proof = ledger::ConsistencyProof(*from, *to, r);
+  auto proof = ledger::ConsistencyProof(*from, *to, CachedHashReader(r, nodes_.get()));
   if (!proof.ok()) return SendStatus(res, proof.status());
-  SendJson(res, 200, json{{"from", *from}, {"to", *to}, {"hashes", HashesJson(*proof)}});
+  SendJsonText(res, 200, ProofJson("from", *from, "to", *to, *proof, false));
 }
 
 void Api::GetByHash(const httplib::Request& req, httplib::Response& res) {
@@ -379,9 +460,9 @@ void Api::GetByHash(const httplib::Request& req, httplib::Response& res) {
   auto index = r.FindLeaf(leaf);
   if (!index.ok()) return SendStatus(res, index.status());
   if (*index >= *size) return SendError(res, 404, "leaf hash not in the tree of that size");
-  auto proof = ledger::InclusionProof(*index, *size, r);
+  auto proof = ledger::InclusionProof(*index, *size, CachedHashReader(r, nodes_.get()));
   if (!proof.ok()) return SendStatus(res, proof.status());
-  SendJson(res, 200, json{{"index", *index}, {"size", *size}, {"hashes", HashesJson(*proof)}});
+  SendJsonText(res, 200, ProofJson("index", *index, "size", *size, *proof, true));
 }
 
 void Api::GetTlogProof(const httplib::Request& req, httplib::Response& res) {
@@ -403,7 +484,7 @@ void Api::GetTlogProof(const httplib::Request& req, httplib::Response& res) {
     if (!reader.ok()) return SendStatus(res, reader.status());
   }
   const ledger::LogReader& r = **reader;
-  auto proof = ledger::InclusionProof(*index, tree_size, r);
+  auto proof = ledger::InclusionProof(*index, tree_size, CachedHashReader(r, nodes_.get()));
   if (!proof.ok()) return SendStatus(res, proof.status());
   res.set_header("Cache-Control", "no-store");
   auto entry = r.GetEntry(*index);

@@ -15,6 +15,7 @@
 #include "ledger/sequencer.h"
 #include "ledger/store.h"
 #include "metrics.h"
+#include "node_cache.h"
 #include "rate_limit.h"
 #include "witnessing.h"
 
@@ -61,6 +62,8 @@ class Api {
   ledger::Sequencer* sequencer_;
   Metrics* metrics_;
   ApiOptions options_;
+  // Hashes of complete subtrees served by earlier proofs (node_cache.h).
+  std::unique_ptr<NodeCache> nodes_ = std::make_unique<NodeCache>();
 };
 
 }  // namespace ledgerd

@@ -136,6 +136,11 @@ class ConnStream final : public httplib::Stream {
   bool is_writable() const override { return Wait(POLLOUT, WriteDeadline()); }
 
   ssize_t read(char* ptr, size_t size) override {
+    // httplib reads request and header lines one byte per call.
+    if (size == 1 && pos_ < end_) {
+      *ptr = buf_[pos_++];
+      return 1;
+    }
     if (pos_ == end_) {
       ssize_t n = Fill();
       if (n <= 0) return n;
