@@ -1171,3 +1171,82 @@ TEST_CASE("Deep nesting can hide neither values nor duplicate keys", "[record][p
   dup_after_nested.insert(dup_after_nested.size() - 1, ",\"version\":4");
   CHECK(ParsePolicy(dup_after_nested).status().message().find("duplicate") != std::string::npos);
 }
+
+TEST_CASE("canonical fast paths: same answer as the JSON parser on near-canonical input", "[record]") {
+  // ParseEnvelope and ParseAccess read the canonical form without the JSON
+  // parser; whatever that scan does not recognise, or whose fields fail a
+  // check, must reach the parser and get its answer.
+  AccessRecord r;
+  r.request_id = "req-1";
+  r.accessor = "chat-banking";
+  r.holder = "bank";
+  r.subject = Bytes(32, '\x07');
+  r.purpose = "CUSTOMER_SUPPORT";
+  r.categories = {"ACCOUNT_BASIC", "BALANCES"};
+  r.consent = "consent-1";
+  r.time = "2026-01-01T00:00:00Z";
+  r.actor = "agent 7";
+  const Bytes canonical = EncodeAccess(r);
+  auto same = [&](const Bytes& p) {
+    auto got = ParseAccess(p);
+    REQUIRE(got.ok());
+    CHECK(got->request_id == r.request_id);
+    CHECK(got->categories == r.categories);
+    CHECK(got->actor == r.actor);
+    CHECK(EncodeAccess(*got) == canonical);
+  };
+  auto refused = [&](const Bytes& p, const std::string& why) {
+    auto got = ParseAccess(p);
+    REQUIRE(!got.ok());
+    CHECK(got.status().message().find(why) != std::string::npos);
+  };
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    Bytes p = canonical;
+    auto at = p.find(from);
+    REQUIRE(at != Bytes::npos);
+    return p.replace(at, from.size(), to);
+  };
+  same(canonical);
+  same(replaced("\"consent\"", " \"consent\""));          // whitespace: parser
+  same(replaced("req-1", "\\u0072eq-1"));                  // an escape: parser
+  same(replaced("{", "{ "));
+  refused(replaced("\"ACCOUNT_BASIC\",\"BALANCES\"", "\"BALANCES\",\"BALANCES\""), "listed twice");
+  refused(replaced("\"ACCOUNT_BASIC\",\"BALANCES\"", "\"BALANCES\",\"NOPE\""), "unknown data category");
+  refused(replaced("[\"ACCOUNT_BASIC\",\"BALANCES\"]", "[]"), "categories");
+  refused(replaced("req-1", "req 1"), "request_id");
+  refused(replaced("chat-banking", "Chat"), "accessor");
+  refused(replaced("2026-01-01T00:00:00Z", "2026-13-01T00:00:00Z"), "time");
+  refused(replaced("CUSTOMER_SUPPORT", "NOPE"), "unknown purpose");
+  refused(replaced("\"actor\":\"agent 7\"", "\"actor\":\"\""), "actor");
+  refused(replaced("\"actor\":\"agent 7\"", "\"actor\":\"agent 7\",\"actor\":\"x\""), "duplicate key");
+  refused(replaced("}", ",\"extra\":\"x\"}"), "unknown field");
+  refused(replaced(Base64UrlEncode(r.subject), Base64UrlEncode(Bytes(31, '\x07'))), "subject");
+
+  auto signer = Ed25519Signer::Generate();
+  REQUIRE(signer.ok());
+  const Bytes entry = SignEnvelope(kAccessPayloadType, canonical, **signer);
+  REQUIRE(ParseEntry(entry).ok());
+  auto env_replaced = [&](const std::string& from, const std::string& to) {
+    Bytes e = entry;
+    auto at = e.find(from);
+    REQUIRE(at != Bytes::npos);
+    return e.replace(at, from.size(), to);
+  };
+  // Not canonical (whitespace, an escape, another key order): refused by the
+  // parser's canonical-form check, as before the fast path.
+  for (const Bytes& e : {env_replaced("\"payloadType\"", " \"payloadType\""),
+                         env_replaced("\"sig\"", "\"\\u0073ig\""),
+                         env_replaced("{\"keyid\"", "{ \"keyid\"")}) {
+    auto got = ParseEnvelope(e);
+    REQUIRE(!got.ok());
+    CHECK(got.status().message().find("canonical") != std::string::npos);
+  }
+  auto bad_type = ParseEnvelope(env_replaced("access.v1", "access.v9"));
+  REQUIRE(!bad_type.ok());
+  CHECK(bad_type.status().message().find("unknown payloadType") != std::string::npos);
+  auto env = ParseEnvelope(entry);
+  REQUIRE(env.ok());
+  auto short_sig = ParseEnvelope(env_replaced(Base64Encode(env->signature), Base64Encode(Bytes(63, 'x'))));
+  REQUIRE(!short_sig.ok());
+  CHECK(short_sig.status().message().find("64-byte") != std::string::npos);
+}

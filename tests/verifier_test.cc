@@ -779,3 +779,71 @@ TEST_CASE("every command that opens a checkpoint applies the witness quorum", "[
   }
   fs::remove(cp_file);
 }
+
+TEST_CASE("audit request ids: fingerprints settled exactly by the entries they point to", "[verifier][request_ids]") {
+  // 8-bit fingerprints: nearly every key collides with others, so every
+  // answer below is decided by reading entries again.
+  auto signer = Ed25519Signer::Generate();
+  REQUIRE(signer.ok());
+  std::vector<Bytes> entries;
+  auto make = [&](const std::string& accessor, const std::string& id, const std::string& consent) {
+    AccessRecord r;
+    r.request_id = id;
+    r.accessor = accessor;
+    r.holder = "bank";
+    r.subject = Bytes(32, 's');
+    r.purpose = "CUSTOMER_SUPPORT";
+    r.categories = {"BALANCES"};
+    r.consent = consent;
+    r.time = "2026-01-01T00:00:00Z";
+    return SignEnvelope(kAccessPayloadType, EncodeAccess(r), **signer);
+  };
+  verifier::AuditStateStore store(verifier::RequestIdSet(8));
+  uint64_t reads = 0;
+  store.set_resolver([&](uint64_t index) -> StatusOr<std::optional<verifier::AuditStateStore::ResolvedRequest>> {
+    reads++;
+    if (index >= entries.size()) return Status::Internal("no such entry");
+    return verifier::ResolvedRequestOf(entries[index], index);
+  });
+  constexpr int kKeys = 3000;
+  for (int i = 0; i < kKeys; i++) {
+    std::string accessor = i % 2 ? "a-one" : "a-two";
+    entries.push_back(make(accessor, "req-" + std::to_string(i), "c"));
+    std::string key = verifier::RequestKeyOf(accessor, "req-" + std::to_string(i));
+    auto absent = store.Get(key);
+    REQUIRE(absent.ok());
+    REQUIRE(!absent->has_value());
+    auto parsed = ParseEntry(entries.back());
+    REQUIRE(parsed.ok());
+    REQUIRE(store.Put(key, std::to_string(i) + " " + HexEncode(HashView(Sha256(parsed->envelope.payload)))).ok());
+  }
+  REQUIRE(store.ids().size() == static_cast<uint64_t>(kKeys));
+  REQUIRE(reads > 0);
+  for (int i = 0; i < kKeys; i += 7) {
+    std::string accessor = i % 2 ? "a-one" : "a-two";
+    auto v = store.Get(verifier::RequestKeyOf(accessor, "req-" + std::to_string(i)));
+    REQUIRE(v.ok());
+    REQUIRE(v->has_value());
+    auto parsed = ParseEntry(entries[i]);
+    REQUIRE(**v == std::to_string(i) + " " + HexEncode(HashView(Sha256(parsed->envelope.payload))));
+    // The same id under the other accessor was never logged.
+    auto other = store.Get(verifier::RequestKeyOf(i % 2 ? "a-two" : "a-one", "req-" + std::to_string(i)));
+    REQUIRE(other.ok());
+    REQUIRE(!other->has_value());
+  }
+  // Holders, keys and policies are kept as they are.
+  REQUIRE(store.Put("h/bank", "x y 0").ok());
+  REQUIRE(**store.Get("h/bank") == "x y 0");
+  // Full 64-bit fingerprints under one key: no collision among these keys,
+  // so an absent key needs no read.
+  verifier::RequestIdSet wide;
+  for (uint64_t i = 0; i < 100000; i++) REQUIRE(wide.Insert(wide.Fingerprint("r/a/" + std::to_string(i)), i).ok());
+  std::vector<uint64_t> found;
+  wide.Find(wide.Fingerprint("r/a/77777"), &found);
+  REQUIRE(found == std::vector<uint64_t>{77777});
+  found.clear();
+  wide.Find(wide.Fingerprint("r/a/100000"), &found);
+  REQUIRE(found.empty());
+  REQUIRE(wide.memory_bytes() < 100000 * 40);
+  REQUIRE(!wide.Insert(1, uint64_t{1} << 40).ok());
+}

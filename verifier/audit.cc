@@ -27,7 +27,10 @@ std::string B64(const Hash& h) { return ledger::Base64Encode(ledger::HashView(h)
 // Version 2 added the subject index ("index" and "subject" lines). A
 // version 1 state is resumed only if it saw no access (its index is then
 // empty); otherwise the index cannot be rebuilt without a full replay.
-constexpr char kStateMagic[] = "ledger-verify-audit-state 2";
+// Version 3 keeps request ids as fingerprints ("request-ids" and "request"
+// lines) instead of "state" lines with their keys.
+constexpr char kStateMagic[] = "ledger-verify-audit-state 3";
+constexpr char kStateMagicV2[] = "ledger-verify-audit-state 2";
 constexpr char kStateMagicV1[] = "ledger-verify-audit-state 1";
 const char* const kKinds[] = {"holder", "accessor", "policy", "access", "index", "invalid"};
 
@@ -222,6 +225,19 @@ AuditReplay::AuditReplay(Bytes log_public_key, int64_t max_skew, std::string wit
   for (const char* k : kKinds) by_kind_[k] = 0;
 }
 
+void AuditReplay::SetEntrySource(std::function<ledger::StatusOr<Bytes>(uint64_t)> source) {
+  state_.set_resolver([source = std::move(source)](
+                          uint64_t index) -> ledger::StatusOr<std::optional<AuditStateStore::ResolvedRequest>> {
+    LEDGER_ASSIGN_OR_RETURN(Bytes entry, source(index));
+    return ResolvedRequestOf(entry, index);
+  });
+}
+
+Status AuditReplay::ApplyRules(const ledger::ParsedEntry& e, uint64_t index) {
+  if (e.kind != ledger::EntryKind::kAccess) policy_cache_.clear();
+  return rules_.Apply(state_, e, index);
+}
+
 void AuditReplay::AddViolation(std::string rule, uint64_t index, std::string detail, ByteView entry,
                                std::optional<uint64_t> policy_index) {
   Violation v;
@@ -280,6 +296,17 @@ Status AuditReplay::Feed(uint64_t index, ByteView entry, const Hash& leaf_hash,
                      entry);
       if (!max_access_time_ || *t > *max_access_time_) max_access_time_ = *t;
     }
+    // The common case, without re-deriving the same holder, key and
+    // policy for every access: a request id certainly new, by a triple
+    // whose policy in force is cached, within that policy. This is exactly
+    // LedgerRules::Check's answer (nothing it reads changed since it said
+    // so for the triple); anything else goes through Check below.
+    std::string request_key = RequestKeyOf(a.accessor, a.request_id);
+    if (!state_.MaybeSeen(request_key)) {
+      auto cached = policy_cache_.find(a.holder + "\n" + a.accessor + "\n" + e.envelope.public_key);
+      if (cached != policy_cache_.end() && ledger::LedgerRules::CheckDisclosed(cached->second, a).ok())
+        return state_.RecordNew(request_key, index);
+    }
   }
 
   auto check = rules_.Check(state_, e, 0);
@@ -299,7 +326,7 @@ Status AuditReplay::Feed(uint64_t index, ByteView entry, const Hash& leaf_hash,
     // An access is recorded even when it broke a rule, so that a later use
     // of its request id is caught; a reused id is already recorded.
     if (e.kind == ledger::EntryKind::kAccess && rule != "request id reused")
-      LEDGER_RETURN_IF_ERROR(rules_.Apply(state_, e, index));
+      LEDGER_RETURN_IF_ERROR(ApplyRules(e, index));
     return Status::OK();
   }
   if (check->has_value()) {
@@ -311,7 +338,14 @@ Status AuditReplay::Feed(uint64_t index, ByteView entry, const Hash& leaf_hash,
                  entry);
     return Status::OK();
   }
-  return rules_.Apply(state_, e, index);
+  if (e.kind == ledger::EntryKind::kAccess) {
+    // It passed every rule: its holder exists, its key is authorised and
+    // its policy is in force; remember that policy for the triple.
+    const ledger::AccessRecord& a = e.access();
+    LEDGER_ASSIGN_OR_RETURN(auto policy, ledger::LedgerRules::GetPolicy(state_, a.holder, a.accessor));
+    if (policy) policy_cache_[a.holder + "\n" + a.accessor + "\n" + e.envelope.public_key] = std::move(*policy);
+  }
+  return ApplyRules(e, index);
 }
 
 Status AuditReplay::IndexAccess(const ledger::SubjectTag& tag, uint64_t index) {
@@ -388,7 +422,12 @@ Status AuditReplay::SaveState(const std::string& path, const std::string& log_vk
   w.Line("counters", counters.dump(-1, ' ', false, json::error_handler_t::replace));
   for (const Violation& v : violations_)
     w.Line("violation", ViolationCoreJson(v).dump(-1, ' ', false, json::error_handler_t::replace));
-  for (const auto& [k, v] : state_.data()) w.Line("state", ledger::Base64UrlEncode(k) + " " + ledger::Base64UrlEncode(v));
+  for (const auto& [k, v] : state_.others().data())
+    w.Line("state", ledger::Base64UrlEncode(k) + " " + ledger::Base64UrlEncode(v));
+  const RequestIdSet& ids = state_.ids();
+  w.Line("request-ids", ledger::Base64UrlEncode(ids.key()) + " " + std::to_string(ids.fingerprint_bits()) + " " +
+                            std::to_string(ids.size()));
+  ids.ForEach([&](uint64_t fp, uint64_t index) { w.Line("request", std::to_string(fp) + " " + std::to_string(index)); });
   // The subject index: its counters and root, then every tag's value (the
   // tree is rebuilt from them on load and must give the same root).
   const SubjectIndexSummary& ix = index_summary_;
@@ -428,6 +467,8 @@ Status AuditReplay::LoadState(const std::string& path, const std::string& log_vk
   uint64_t line_no = 0;
   uint64_t size = 0;
   bool have_size = false, ended = false, have_witnesses = false, v1 = false, have_index = false;
+  bool have_request_ids = false;
+  uint64_t expected_requests = 0;
   std::vector<Hash> frontier;
   SubjectIndexSummary saved_index;
   std::vector<std::pair<ledger::SubjectTag, ledger::SubjectValue>> subjects;
@@ -436,7 +477,7 @@ Status AuditReplay::LoadState(const std::string& path, const std::string& log_vk
     if (ended) return bad("data after the end line");
     if (line_no == 1) {
       v1 = line == kStateMagicV1;
-      if (line != kStateMagic && !v1) return bad("not an audit state file (first line \"" + line.substr(0, 60) + "\")");
+      if (line != kStateMagic && line != kStateMagicV2 && !v1) return bad("not an audit state file (first line \"" + line.substr(0, 60) + "\")");
       continue;
     }
     auto sp = line.find(' ');
@@ -509,6 +550,25 @@ Status AuditReplay::LoadState(const std::string& path, const std::string& log_vk
       auto v = ledger::Base64UrlDecode(sp2 == std::string::npos ? "" : rest.substr(sp2 + 1));
       if (sp2 == std::string::npos || !k.ok() || !v.ok()) return bad("line " + std::to_string(line_no) + ": bad state");
       LEDGER_RETURN_IF_ERROR(state_.Put(*k, *v));
+    } else if (tag == "request-ids") {
+      std::istringstream f(rest);
+      std::string key, bits, count;
+      f >> key >> bits >> count;
+      auto k = ledger::Base64UrlDecode(key);
+      auto b = ledger::ParseUint64(bits);
+      auto n = ledger::ParseUint64(count);
+      if (!k.ok() || k->size() != 16 || !b.ok() || *b < 1 || *b > 64 || !n.ok() || state_.ids().size() != 0)
+        return bad("line " + std::to_string(line_no) + ": bad request-ids line");
+      state_.mutable_ids() = RequestIdSet(static_cast<unsigned>(*b), *k);
+      expected_requests = *n;
+      have_request_ids = true;
+    } else if (tag == "request") {
+      auto sp2 = rest.find(' ');
+      auto fp = ledger::ParseUint64(rest.substr(0, sp2));
+      auto index = ledger::ParseUint64(sp2 == std::string::npos ? "" : rest.substr(sp2 + 1));
+      if (!have_request_ids || !fp.ok() || !index.ok() || *index >= size)
+        return bad("line " + std::to_string(line_no) + ": bad request line");
+      LEDGER_RETURN_IF_ERROR(state_.mutable_ids().Insert(*fp, *index));
     } else if (tag == "index") {
       std::istringstream f(rest);
       std::string root, subj, acc, com, last;
@@ -544,6 +604,7 @@ Status AuditReplay::LoadState(const std::string& path, const std::string& log_vk
     }
   }
   if (!ended) return bad("truncated (no end line)");
+  if (have_request_ids && state_.ids().size() != expected_requests) return bad("request id count does not match");
   // A state saved before witness policies were recorded was built without
   // --witness.
   if (!have_witnesses && witness_policy_ != "none")
@@ -862,6 +923,23 @@ int RunAudit(const Args& args) {
 
   std::string vkey = key->VerifierKeyString();
   AuditReplay replay(Bytes(key->public_key()), max_skew, WitnessPolicyString(*witnesses));
+  // A request id's fingerprint that matches is settled by reading the
+  // entry it points to again: only an entry proven to be in the audited
+  // tree counts (the log could serve other bytes the second time). Any
+  // failure stops the audit (exit 2): the replay cannot go on exactly.
+  TileHashReader source_reader(fetcher->get(), cp->body.size);
+  replay.SetEntrySource([&](uint64_t index) -> ledger::StatusOr<Bytes> {
+    auto fail = [&](const std::string& why) {
+      return Status::Corruption("cannot read entry " + std::to_string(index) + " again to settle a request id: " + why);
+    };
+    auto entry = EntryAt(**fetcher, index, cp->body.size);
+    if (!entry.ok()) return fail(entry.status().message());
+    auto proof = ledger::InclusionProof(index, cp->body.size, source_reader);
+    if (!proof.ok()) return fail("no inclusion proof from the log's tiles: " + proof.status().message());
+    Status in = ledger::VerifyInclusion(ledger::HashLeaf(*entry), index, cp->body.size, *proof, cp->body.root);
+    if (!in.ok()) return fail("it is not in the checkpoint's tree as served now: " + in.message());
+    return entry;
+  });
   AuditReport report;
   report.checkpoint = *cp;
   report.witnesses = *witnesses;

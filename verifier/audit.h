@@ -2,10 +2,12 @@
 // operator says. AuditReplay folds the log's entries, in order, into
 //   - the tree: a CompactRange over HashLeaf(entry), whose root must equal
 //     the signed checkpoint's;
-//   - the derived state: ledger::LedgerRules over a MemoryStateStore, the
+//   - the derived state: ledger::LedgerRules over an AuditStateStore, the
 //     same code the server runs (holders, authorised and revoked keys,
 //     policies in force, request ids), with the clock check off because
-//     history is replayed long after it was written;
+//     history is replayed long after it was written; request ids are kept
+//     as fingerprints and settled exactly by reading the entry again
+//     (request_ids.h), so memory is ~25 bytes per access, not ~280;
 //   - the subject index (SPEC.md §14): every access entry's leaf index in
 //     its tag's chain, in a MemorySubjectNodeStore tree, updated in one
 //     batch per commitment as ledgerd does; every index commitment entry
@@ -21,8 +23,10 @@
 //
 // The replay state can be saved (SaveState) and resumed (LoadState), so an
 // incremental audit replays only new entries and ends with the same report
-// as a full one. The state file (format 2) holds the subject index as every
-// tag's value; LoadState rebuilds the tree and checks its root.
+// as a full one. The state file (format 3) holds the subject index as every
+// tag's value (LoadState rebuilds the tree and checks its root) and the
+// request ids as fingerprints with the fingerprint key (format 2 held the
+// request ids' state keys; it is still read).
 //
 // `ledger-verify audit --json` prints one JSON object (stable; other tools
 // and the dishonest-log fixtures parse it). It depends only on the log and
@@ -98,9 +102,11 @@
 #define LEDGER_VERIFIER_AUDIT_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cli.h"
@@ -112,6 +118,7 @@
 #include "ledger/status.h"
 #include "ledger/subject_index.h"
 #include "log_reader.h"
+#include "request_ids.h"
 
 namespace verifier {
 
@@ -165,6 +172,13 @@ class AuditReplay {
   ledger::Status Feed(uint64_t index, ledger::ByteView entry, const ledger::Hash& leaf_hash,
                       const ledger::StatusOr<ledger::ParsedEntry>& parsed);
 
+  // SetEntrySource gives the replay a way to read entry |index| of the
+  // audited tree again, proven to be in it (the caller checks an inclusion
+  // proof against the checkpoint): request ids are kept as fingerprints,
+  // and a matching fingerprint is settled exactly by the entry it points
+  // to. Without a source, a matching fingerprint is an Internal error.
+  void SetEntrySource(std::function<ledger::StatusOr<ledger::Bytes>(uint64_t index)> source);
+
   uint64_t size() const { return range_.size(); }
   ledger::Hash Root() const { return range_.Root(); }
   uint64_t entries() const { return entries_; }
@@ -197,6 +211,9 @@ class AuditReplay {
   ledger::Status IndexAccess(const ledger::SubjectTag& tag, uint64_t index);
   // FlushIndex applies the pending updates to the tree.
   ledger::Status FlushIndex();
+  // ApplyRules applies |e| at |index| to the rules state; a holder,
+  // accessor or policy entry empties the policy cache.
+  ledger::Status ApplyRules(const ledger::ParsedEntry& e, uint64_t index);
   // CheckCommitment compares the index commitment at |index| with the
   // rebuilt index.
   ledger::Status CheckCommitment(const ledger::ParsedEntry& e, uint64_t index, ledger::ByteView entry);
@@ -205,7 +222,13 @@ class AuditReplay {
   int64_t max_skew_;
   std::string witness_policy_;
   ledger::CompactRange range_;
-  ledger::MemoryStateStore state_;
+  AuditStateStore state_;
+  // The policy in force for (holder, accessor, signing key) triples whose
+  // last access passed every rule, while no holder, accessor or policy
+  // entry has been applied since: an access with a new request id by the
+  // same triple then needs only CheckDisclosed. Keyed by
+  // holder '\n' accessor '\n' key; a few entries per party.
+  std::unordered_map<std::string, ledger::PolicyInForce> policy_cache_;
   std::optional<int64_t> max_access_time_;
   uint64_t entries_ = 0;
   std::map<std::string, uint64_t> by_kind_;

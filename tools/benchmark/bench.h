@@ -50,6 +50,7 @@ int GenAccessBodiesMain(int argc, char** argv);
 int BuildSubjectLogMain(int argc, char** argv);
 int SubjectProofBytesMain(int argc, char** argv);
 int ScaleMain(int argc, char** argv);
+int BuildAuditLogMain(int argc, char** argv);
 
 }  // namespace bench
 

@@ -24,6 +24,7 @@ Commands:
   build-subject-log  a ledger-mode log of N subjects' accesses, built as ledgerd builds it
   subject-proof-bytes  average answer and proof bytes of GET /v1/subjects lookups
   scale            build a large log; disk bytes/entry, append rate, proof latency, open time
+  build-audit-log  a ledger-mode log of N signed accesses to audit (figure g)
 
 tools/bench runs all of them and writes BENCHMARKS.md.
 )";
@@ -149,6 +150,7 @@ int main(int argc, char** argv) {
   if (cmd == "build-subject-log") return bench::BuildSubjectLogMain(argc, argv);
   if (cmd == "subject-proof-bytes") return bench::SubjectProofBytesMain(argc, argv);
   if (cmd == "scale") return bench::ScaleMain(argc, argv);
+  if (cmd == "build-audit-log") return bench::BuildAuditLogMain(argc, argv);
   std::cerr << bench::kUsage;
   bench::Die("unknown command \"" + cmd + "\"", 2);
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "ledger_log.h"
 #include "ledger/bytes.h"
 #include "ledger/files.h"
 #include "ledger/ledger_hook.h"
@@ -66,7 +67,6 @@ every listed entry's inclusion proofs, as raw 32-byte hashes),
 index_proof_bytes, index_siblings, entries.
 )";
 
-std::string Now() { return ledger::FormatTime(static_cast<int64_t>(time(nullptr))); }
 
 }  // namespace
 
@@ -78,138 +78,35 @@ int BuildSubjectLogMain(int argc, char** argv) {
   uint64_t per = flags.num("accesses-per-subject", 1, 1, 1000);
   uint64_t batch = flags.num("batch", 4096, 1, 1 << 20);
   uint64_t map_gib = flags.num("map-size", 64, 1, 1 << 20);
-  if (sodium_init() < 0) Die("libsodium failed to initialise");
-  std::string mk = "mkdir -p '" + dir + "'";
-  if (std::system(mk.c_str()) != 0) Die("cannot create " + dir);
+  LedgerModeLog log(dir, batch, map_gib, {{"CUSTOMER_SUPPORT", {"ACCOUNT_BASIC", "BALANCES", "TRANSACTIONS"}, 90}});
 
-  bool created = false;
-  auto signer = ledger::LoadOrCreateNoteKey(dir + "/log.key", "localhost/access-ledger", &created);
-  if (!signer.ok()) Die(signer.status().ToString());
-  ledger::StoreOptions sopts;
-  sopts.dir = dir + "/lmdb";
-  sopts.map_size = map_gib << 30;
-  auto store = ledger::Store::Open(sopts);
-  if (!store.ok()) Die("cannot open the store: " + store.status().ToString());
-  if ((*store)->size() != 0) Die(sopts.dir + " already holds a log");
-
-  // ledgerd's ledger mode, minus HTTP.
-  ledger::RulesOptions ropts;
-  ropts.log_public_key = ledger::Bytes((*signer)->verifier().public_key());
-  ropts.max_clock_skew = 864000;
-  ledger::RulesHook hook(ledger::LedgerRules(ropts), [] { return static_cast<int64_t>(time(nullptr)); });
-  ledger::SubjectIndexerOptions iopts;
-  iopts.interval = std::chrono::milliseconds(1);
-  ledger::SubjectIndexer indexer(signer->get(), iopts);
-  if (auto s = indexer.Recover(**store); !s.ok()) Die(s.ToString());
-  hook.SetSubjectIndexer(&indexer);
-  ledger::SequencerOptions qopts;
-  qopts.max_batch_entries = batch;
-  qopts.max_queued_entries = std::max<size_t>(batch * 4, 1 << 20);
-  ledger::Sequencer seq(store->get(), signer->get(), qopts, &hook);
-  if (auto s = seq.Start(); !s.ok()) Die(s.ToString());
-
-  auto holder = ledger::Ed25519Signer::Generate();
-  auto accessor = ledger::Ed25519Signer::Generate();
-  auto vrf = ledger::VrfSecretKey::Generate();
-  if (!holder.ok() || !accessor.ok() || !vrf.ok()) Die("key generation failed");
-  std::string now_text = Now();
-  auto append = [&](std::vector<ledger::Bytes> entries, std::vector<std::shared_ptr<const void>> contexts = {}) {
-    auto r = seq.Append(std::move(entries), std::move(contexts));
-    if (!r.ok()) Die("append: " + r.status().ToString());
-  };
-  {
-    ledger::HolderRecord h{"bench-bank", ledger::Bytes((*holder)->public_key()), ledger::Bytes((*vrf)->public_key()), now_text};
-    append({ledger::SignEnvelopeWith(ledger::kHolderPayloadType, ledger::EncodeHolder(h), (*signer)->verifier().public_key(),
-                                     [&](ledger::ByteView m) { return (*signer)->Sign(m); })});
-    ledger::AccessorRecord a{"bench-bank", "chat-banking", ledger::AccessorRecord::Action::kAuthorize,
-                             {ledger::Bytes((*accessor)->public_key())}, now_text};
-    append({ledger::SignEnvelope(ledger::kAccessorPayloadType, ledger::EncodeAccessor(a), **holder)});
-    ledger::PolicyRecord p;
-    p.holder = "bench-bank";
-    p.accessor = "chat-banking";
-    p.version = 1;
-    p.purposes = {{"CUSTOMER_SUPPORT", {"ACCOUNT_BASIC", "BALANCES", "TRANSACTIONS"}, 90}};
-    p.time = now_text;
-    append({ledger::SignEnvelope(ledger::kPolicyPayloadType, ledger::EncodePolicy(p), **accessor)});
-  }
-
-  // The tags; then the accesses, a chunk at a time: signed ahead on every
-  // core, then appended by a few submitters (so the sequencer's batches are
-  // full), without holding the whole log in memory.
+  // The tags; then the accesses, a chunk at a time (without holding the
+  // whole log in memory).
   std::mt19937_64 rng(std::random_device{}());
   std::vector<ledger::Bytes> tags(subjects, ledger::Bytes(32, '\0'));
   for (auto& t : tags) FillRandom(rng, t.data(), 32);
   uint64_t total = subjects * per;
   constexpr uint64_t kChunk = 1 << 16;
-  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   double sign_secs = 0;
   auto start = Clock::now();
   for (uint64_t base = 0; base < total; base += kChunk) {
-    uint64_t n = std::min(kChunk, total - base);
-    std::vector<ledger::Bytes> entries(n);
-    std::vector<std::shared_ptr<const void>> parsed(n);
-    auto sign_start = Clock::now();
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; t++) {
-      pool.emplace_back([&, t] {
-        ledger::AccessRecord r;
-        r.accessor = "chat-banking";
-        r.holder = "bench-bank";
-        r.purpose = "CUSTOMER_SUPPORT";
-        r.categories = {"BALANCES"};
-        r.consent = "bench-consent";
-        r.time = now_text;
-        for (uint64_t k = t; k < n; k += threads) {
-          uint64_t i = base + k;
-          r.request_id = "bench-" + std::to_string(i);
-          r.subject = tags[i % subjects];
-          entries[k] = ledger::SignEnvelope(ledger::kAccessPayloadType, ledger::EncodeAccess(r), **accessor);
-          // The hook takes the entry parsed: we signed it, so it need not
-          // verify it again.
-          auto pe = std::make_shared<ledger::ParsedEntry>();
-          pe->kind = ledger::EntryKind::kAccess;
-          auto env = ledger::ParseEnvelope(entries[k]);
-          if (!env.ok()) Die("internal: " + env.status().ToString());
-          pe->envelope = std::move(*env);
-          pe->record = r;
-          parsed[k] = std::move(pe);
-        }
-      });
-    }
-    for (auto& th : pool) th.join();
-    sign_secs += std::chrono::duration<double>(Clock::now() - sign_start).count();
-    std::atomic<uint64_t> next{0};
-    std::vector<std::thread> submitters;
-    for (int s = 0; s < 4; s++) {
-      submitters.emplace_back([&] {
-        for (;;) {
-          uint64_t at = next.fetch_add(batch);
-          if (at >= n) return;
-          uint64_t end = std::min(n, at + batch);
-          std::vector<ledger::Bytes> es(std::make_move_iterator(entries.begin() + at),
-                                        std::make_move_iterator(entries.begin() + end));
-          std::vector<std::shared_ptr<const void>> cs(parsed.begin() + at, parsed.begin() + end);
-          append(std::move(es), std::move(cs));
-        }
-      });
-    }
-    for (auto& th : submitters) th.join();
+    sign_secs += log.AppendAccesses(base, std::min(kChunk, total - base), [&](uint64_t i, ledger::AccessRecord* r) {
+      r->purpose = "CUSTOMER_SUPPORT";
+      r->categories = {"BALANCES"};
+      r->request_id = "bench-" + std::to_string(i);
+      r->subject = tags[i % subjects];
+    });
   }
-  // The last accesses' commitment follows at the sequencer's next wake-up.
-  for (int i = 0; i < 600 && indexer.pending_accesses() > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  if (indexer.pending_accesses() > 0) Die("the last commitment did not come");
+  log.Finish();
   double secs = std::chrono::duration<double>(Clock::now() - start).count() - sign_secs;
-  seq.Stop();
 
   std::ofstream out(dir + "/subjects.txt", std::ios::trunc);
   for (const auto& t : tags) out << ledger::Base64UrlEncode(t) << "\n";
   out.close();
   if (!out) Die("cannot write " + dir + "/subjects.txt");
-  std::string vkey = (*signer)->verifier().VerifierKeyString();
-  if (auto s = ledger::WriteFileAtomic(dir + "/log.vkey", vkey + "\n", 0644); !s.ok()) Die(s.ToString());
   nlohmann::json j{{"subjects", subjects},
                    {"accesses", total},
-                   {"tree_size", (*store)->size()},
+                   {"tree_size", log.store().size()},
                    {"sign_seconds", std::round(sign_secs * 1000) / 1000},
                    {"append_seconds", std::round(secs * 1000) / 1000},
                    {"accesses_per_s", std::round(static_cast<double>(total) / secs)}};
