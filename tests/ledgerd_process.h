@@ -40,6 +40,7 @@
 
 #include "ledger/bytes.h"
 #include "ledger/merkle.h"
+#include "test_util.h"
 
 #ifndef LEDGERD_PATH
 #error "LEDGERD_PATH must be defined to the ledgerd binary's path"
@@ -59,30 +60,6 @@ inline std::string TrimTrailingWhitespace(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
   return s;
 }
-
-// TempDir makes a fresh directory under $TMPDIR (or /tmp) and removes it,
-// recursively, when destroyed.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/ledgerd-test-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
-    path_ = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // LedgerdProcess runs `ledgerd --listen 127.0.0.1:0 --port-file <data>.port
 // --data <data> <extra args...>`, with its stdout and stderr appended to

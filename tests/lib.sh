@@ -21,9 +21,13 @@
 #                                      listening (fails if PID exits first)
 #   stop PID                           SIGTERM and reap one process
 #   json_string                        stdin as a JSON string literal
+#   find_nginx NAME                    NGINX: nginx's path (exit 77 if absent)
+#   start_nginx ROOT                   nginx serving ROOT as a tiles mirror:
+#                                      NGINX_URL, NGINX_PID
 #
 # A script may define lib_on_exit (called first at exit, e.g. to print logs).
 
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PASSED=0
 FAILED=0
 RC=0
@@ -120,4 +124,59 @@ json_string() {
   printf '"'
   sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' | awk '{ printf "%s\\n", $0 }'
   printf '"'
+}
+
+# find_nginx NAME: sets NGINX to Debian's nginx; without it, says that NAME
+# is skipped and exits 77.
+find_nginx() {
+  NGINX=$(command -v nginx || true)
+  [[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
+  if [[ -z $NGINX ]]; then
+    echo "$1: SKIPPED: nginx is not installed (apt-get install -y nginx-light, or tools/deps.sh)"
+    exit 77
+  fi
+}
+
+# start_nginx ROOT: $NGINX (find_nginx) serving ROOT with the documented
+# server block, tools/nginx/ledger-tiles.conf, its LISTEN and ROOT lines
+# pointed at a free loopback port and ROOT, inside a minimal top-level
+# config with every path under $WORK/nginx (so no root privileges are
+# needed). Counts checks of the config; sets NGINX_URL and NGINX_PID (its
+# output: $WORK/nginx.log); exits 1 if nginx does not answer in ~10 s.
+start_nginx() {
+  local root=$1 ng="$WORK/nginx" port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p "$ng/tmp"
+  sed -e "s|^\( *\)listen 8080; .*|\1listen 127.0.0.1:$port;|" -e "s|^\( *\)root /srv/ledger-mirror; .*|\1root $root;|" \
+    "$LIB_DIR/../tools/nginx/ledger-tiles.conf" >"$ng/ledger-tiles.conf"
+  check "the config's LISTEN line was pointed at the test port" grep -q "listen 127.0.0.1:$port;" "$ng/ledger-tiles.conf"
+  check "the config's ROOT line was pointed at the served directory" grep -q "root $root;" "$ng/ledger-tiles.conf"
+  cat >"$ng/nginx.conf" <<EOF
+worker_processes 1;
+events { worker_connections 256; }
+http {
+    access_log $ng/access.log;
+    client_body_temp_path $ng/tmp/body;
+    proxy_temp_path $ng/tmp/proxy;
+    fastcgi_temp_path $ng/tmp/fastcgi;
+    uwsgi_temp_path $ng/tmp/uwsgi;
+    scgi_temp_path $ng/tmp/scgi;
+    include $ng/ledger-tiles.conf;
+}
+EOF
+  run "$NGINX" -t -p "$ng" -c "$ng/nginx.conf" -g "pid $ng/nginx.pid; error_log stderr;"
+  expect_rc "nginx accepts the config (nginx -t)" 0
+  "$NGINX" -p "$ng" -c "$ng/nginx.conf" -g "daemon off; pid $ng/nginx.pid; error_log stderr;" >"$WORK/nginx.log" 2>&1 &
+  NGINX_PID=$!
+  NGINX_URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "$NGINX_URL/checkpoint" && break
+    kill -0 "$NGINX_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! curl -s -o /dev/null "$NGINX_URL/checkpoint"; then
+    echo "nginx did not start:" >&2
+    cat "$WORK/nginx.log" >&2
+    exit 1
+  fi
 }

@@ -21,15 +21,8 @@ set -euo pipefail
 : "${LEDGERCTL:?set LEDGERCTL to the ledgerctl binary}"
 : "${VERIFY:?set VERIFY to the ledger-verify binary}"
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CONF="$HERE/../tools/nginx/ledger-tiles.conf"
 
-NGINX=$(command -v nginx || true)
-[[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
-if [[ -z $NGINX ]]; then
-  echo "nginx_audit_test: SKIPPED: nginx is not installed (apt-get install -y nginx-light, or tools/deps.sh)"
-  exit 77
-fi
+find_nginx nginx_audit_test
 command -v curl >/dev/null || { echo "nginx_audit_test: curl is required" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "nginx_audit_test: python3 is required" >&2; exit 1; }
 PY=$(python3 -c 'import sys; print(sys.executable)')
@@ -125,44 +118,9 @@ check "the mirror has the checkpoint, a full tile and a full bundle" \
   test -f "$WWW/checkpoint" -a -f "$WWW/tile/0/000" -a -f "$WWW/tile/entries/000"
 chmod -R a+rX "$WWW"
 
-# The documented server block, with its LISTEN and ROOT lines pointed at a
-# free loopback port and the mirror, inside a minimal top-level config with
-# every path under the temp prefix (so no root privileges are needed).
-NPORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-NG="$T/nginx"
-mkdir -p "$NG/tmp"
-sed -e "s|^\( *\)listen 8080; .*|\1listen 127.0.0.1:$NPORT;|" -e "s|^\( *\)root /srv/ledger-mirror; .*|\1root $WWW;|" \
-  "$CONF" >"$NG/ledger-tiles.conf"
-check "the config's LISTEN line was pointed at the test port" grep -q "listen 127.0.0.1:$NPORT;" "$NG/ledger-tiles.conf"
-check "the config's ROOT line was pointed at the mirror" grep -q "root $WWW;" "$NG/ledger-tiles.conf"
-cat >"$NG/nginx.conf" <<EOF
-worker_processes 1;
-events { worker_connections 256; }
-http {
-    access_log $NG/access.log;
-    client_body_temp_path $NG/tmp/body;
-    proxy_temp_path $NG/tmp/proxy;
-    fastcgi_temp_path $NG/tmp/fastcgi;
-    uwsgi_temp_path $NG/tmp/uwsgi;
-    scgi_temp_path $NG/tmp/scgi;
-    include $NG/ledger-tiles.conf;
-}
-EOF
-run "$NGINX" -t -p "$NG" -c "$NG/nginx.conf" -g "pid $NG/nginx.pid; error_log stderr;"
-expect_rc "nginx accepts the config (nginx -t)" 0
-"$NGINX" -p "$NG" -c "$NG/nginx.conf" -g "daemon off; pid $NG/nginx.pid; error_log stderr;" >"$T/nginx.log" 2>&1 &
-NGINX_PID=$!
-MIRROR_URL="http://127.0.0.1:$NPORT"
-for _ in $(seq 1 100); do
-  curl -s -o /dev/null "$MIRROR_URL/checkpoint" && break
-  kill -0 "$NGINX_PID" 2>/dev/null || break
-  sleep 0.1
-done
-if ! curl -s -o /dev/null "$MIRROR_URL/checkpoint"; then
-  echo "nginx did not start:" >&2
-  cat "$T/nginx.log" >&2
-  exit 1
-fi
+# The documented server block served by nginx (tests/lib.sh start_nginx).
+start_nginx "$WWW"
+MIRROR_URL=$NGINX_URL
 
 # --- the same audit three ways ---------------------------------------------
 

@@ -21,6 +21,7 @@
 #include "ledger/merkle.h"
 #include "ledger/note.h"
 #include "ledger/store.h"
+#include "test_util.h"
 
 using namespace ledger;
 
@@ -28,25 +29,7 @@ namespace {
 
 const char kLogName[] = "example.com/test-log";
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sequencer_test.XXXXXX";
-    char* d = mkdtemp(tmpl);
-    REQUIRE(d != nullptr);
-    path_ = d;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string store_dir() const { return path_ + "/lmdb"; }
-
- private:
-  std::string path_;
-};
+using ledger_test::TempDir;
 
 std::unique_ptr<NoteSigner> NewSigner(const std::string& name = kLogName) {
   auto s = NoteSigner::Generate(name);

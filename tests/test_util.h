@@ -1,12 +1,18 @@
-// Helpers shared by the tests: reading the known-answer vectors, and
-// in-memory Merkle trees that serve stored hashes (HashReader).
+// Helpers shared by the tests: reading the known-answer vectors, scratch
+// directories (TempDir), and in-memory Merkle trees that serve stored
+// hashes (HashReader). Header-only; POSIX only.
 #ifndef LEDGER_TESTS_TEST_UTIL_H_
 #define LEDGER_TESTS_TEST_UTIL_H_
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -23,6 +29,35 @@ inline std::string ReadFileOrDie(const std::string& path) {
 }
 
 inline std::string VectorPath(const std::string& name) { return std::string(LEDGER_VECTORS_DIR) + "/" + name; }
+
+// TempDir makes a fresh directory $TMPDIR/<prefix>-XXXXXX (or under /tmp)
+// and removes it, recursively, when destroyed. The constructor throws
+// std::runtime_error if mkdtemp fails (Catch reports it as a failure).
+// Not thread-safe: one owner.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "ledger-test") {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (mkdtemp(buf.data()) == nullptr)
+      throw std::runtime_error("mkdtemp " + tmpl + ": " + std::string(std::strerror(errno)));
+    path_ = buf.data();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  // store_dir is an LMDB store directory inside it (Store::Open creates it).
+  std::string store_dir() const { return path_ + "/lmdb"; }
+
+ private:
+  std::string path_;
+};
 
 // MemoryReader stores every complete-subtree hash of a tree built from leaf
 // hashes, and counts ReadHashes calls so tests can check batching. A node

@@ -20,15 +20,8 @@ set -euo pipefail
 : "${VERIFY:?set VERIFY to the ledger-verify binary}"
 : "${BENCH:?set BENCH to the ledger-bench binary (it signs the bulk of the accesses)}"
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CONF="$HERE/../tools/nginx/ledger-tiles.conf"
 
-NGINX=$(command -v nginx || true)
-[[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
-if [[ -z $NGINX ]]; then
-  echo "tiles_export_test: SKIPPED: nginx is not installed (apt-get install -y nginx-light, or tools/deps.sh)"
-  exit 77
-fi
+find_nginx tiles_export_test
 command -v curl >/dev/null || { echo "tiles_export_test: curl is required" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "tiles_export_test: python3 is required" >&2; exit 1; }
 
@@ -142,36 +135,8 @@ done
 check "no temporary files are left" test -z "$(find "$WWW" -name '.tmp.*')"
 
 # nginx with the documented server block (LISTEN and ROOT pointed here).
-NPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-NG="$T/nginx"
-mkdir -p "$NG/tmp"
-sed -e "s|^\( *\)listen 8080; .*|\1listen 127.0.0.1:$NPORT;|" -e "s|^\( *\)root /srv/ledger-mirror; .*|\1root $WWW;|" \
-  "$CONF" >"$NG/ledger-tiles.conf"
-check "the config's ROOT line was pointed at the tiles directory" grep -q "root $WWW;" "$NG/ledger-tiles.conf"
-cat >"$NG/nginx.conf" <<NGX
-worker_processes 1;
-events { worker_connections 256; }
-http {
-    access_log $NG/access.log;
-    client_body_temp_path $NG/tmp/body;
-    proxy_temp_path $NG/tmp/proxy;
-    fastcgi_temp_path $NG/tmp/fastcgi;
-    uwsgi_temp_path $NG/tmp/uwsgi;
-    scgi_temp_path $NG/tmp/scgi;
-    include $NG/ledger-tiles.conf;
-}
-NGX
-run "$NGINX" -t -p "$NG" -c "$NG/nginx.conf" -g "pid $NG/nginx.pid; error_log stderr;"
-expect_rc "nginx accepts the config (nginx -t)" 0
-"$NGINX" -p "$NG" -c "$NG/nginx.conf" -g "daemon off; pid $NG/nginx.pid; error_log stderr;" >"$T/nginx.log" 2>&1 &
-NGINX_PID=$!
-NURL="http://127.0.0.1:$NPORT"
-for _ in $(seq 1 100); do
-  curl -s -o /dev/null "$NURL/checkpoint" && break
-  kill -0 "$NGINX_PID" 2>/dev/null || break
-  sleep 0.1
-done
-curl -s -o /dev/null "$NURL/checkpoint" || { echo "nginx did not start:" >&2; cat "$T/nginx.log" >&2; exit 1; }
+start_nginx "$WWW"
+NURL=$NGINX_URL
 
 run "$VERIFY" audit --log "$URL" --log-key "$KEY" --json
 expect_rc "audit against ledgerd verifies" 0

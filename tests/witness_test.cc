@@ -29,6 +29,7 @@
 #include "ledger/cosignature.h"
 #include "ledger/merkle.h"
 #include "ledger/note.h"
+#include "test_util.h"
 
 #ifndef LEDGER_WITNESS_PATH
 #error "LEDGER_WITNESS_PATH must be defined to the ledger-witness binary's path"
@@ -61,25 +62,7 @@ void WriteText(const std::string& path, const std::string& text, mode_t mode = 0
   chmod(path.c_str(), mode);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/witness-test-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ledger_test::TempDir;
 
 // WitnessProcess runs `ledger-witness --config C --state S --listen
 // 127.0.0.1:0 --port-file S.port` with output appended to S.log.

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "bench.h"
+#include "http_serve.h"
 
 namespace bench {
 namespace {
@@ -57,22 +58,11 @@ int BaselineServerMain(int argc, char** argv) {
   int threads = static_cast<int>(flags.num("threads", 64, 1, 1024));
   std::string port_file = flags.str("port-file");
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  ledger_tools::BlockStopSignals();
 
   httplib::Server server;
   // Exactly ledgerd's settings (server/main.cc).
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  server.set_tcp_nodelay(true);
-  server.set_keep_alive_max_count(100000);
-  server.set_keep_alive_timeout(30);
-  server.set_read_timeout(10, 0);
-  server.set_write_timeout(10, 0);
-  server.set_payload_max_length(size_t{64} << 20);
+  ledger_tools::ApplyHttpSettings(server, {static_cast<size_t>(threads), 30, size_t{64} << 20});
 
   server.Get(".*", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("baseline ok\n", "text/plain; charset=utf-8");
@@ -81,12 +71,9 @@ int BaselineServerMain(int argc, char** argv) {
     res.set_content(R"({"status":"ok"})", "application/json");
   });
 
-  if (port == 0) {
-    port = server.bind_to_any_port(host);
-    if (port < 0) Die("cannot listen on " + host);
-  } else if (!server.bind_to_port(host, port)) {
-    Die("cannot listen on " + host + ":" + std::to_string(port));
-  }
+  int bound = ledger_tools::BindPort(server, host, port, nullptr);
+  if (bound < 0) Die("cannot listen on " + host + (port == 0 ? "" : ":" + std::to_string(port)));
+  port = bound;
   RaiseListenBacklog(port);
   std::cout << "baseline-server: listening on http://" << host << ":" << port << " with " << threads
             << " threads" << std::endl;
@@ -96,17 +83,7 @@ int BaselineServerMain(int argc, char** argv) {
     if (std::rename(tmp.c_str(), port_file.c_str()) != 0) Die("cannot write " + port_file);
   }
 
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    server.stop();
-  });
-  bool ok = server.listen_after_bind();
-  if (signal_thread.joinable()) {
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-    signal_thread.join();
-  }
-  return ok ? 0 : 1;
+  return ledger_tools::ServeUntilStopSignal(server, nullptr) ? 0 : 1;
 }
 
 }  // namespace bench

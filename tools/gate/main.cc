@@ -35,6 +35,7 @@
 #include "ledger/gate.h"
 #include "ledger/note.h"
 #include "ledger/record.h"
+#include "http_serve.h"
 
 namespace {
 
@@ -469,26 +470,14 @@ int main(int argc, char** argv) {
   Flags flags = ParseFlags(argc, argv);
   ledger::NoteVerifier log_key = LoadLogKey(flags.log_key);
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  ledger_tools::BlockStopSignals();
 
   Releases releases(flags.releases);
   releases.Open();
   Gate gate(log_key, flags.holder, flags.max_age, &releases);
 
   httplib::Server server;
-  int threads = flags.threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  server.set_tcp_nodelay(true);  // Nagle + delayed ACK cost ~40 ms per request otherwise
-  server.set_keep_alive_max_count(100000);
-  server.set_keep_alive_timeout(30);
-  server.set_read_timeout(10, 0);
-  server.set_write_timeout(10, 0);
-  server.set_payload_max_length(kMaxBody);
+  ledger_tools::ApplyHttpSettings(server, {static_cast<size_t>(flags.threads), 30, kMaxBody});
 
   server.Post("/accounts/data", [&gate](const httplib::Request& req, httplib::Response& res) { gate.PostData(req, res); });
   server.Get("/healthz", [&releases](const httplib::Request&, httplib::Response& res) {
@@ -517,13 +506,9 @@ int main(int argc, char** argv) {
     SendError(res, 500, "internal error");
   });
 
-  int port = flags.port;
-  if (port == 0) {
-    port = server.bind_to_any_port(flags.host);
-    if (port < 0) Die("cannot listen on " + flags.host);
-  } else if (!server.bind_to_port(flags.host, port)) {
-    Die("cannot listen on " + flags.host + ":" + std::to_string(port) + ": " + std::strerror(errno));
-  }
+  std::string bind_error;
+  int port = ledger_tools::BindPort(server, flags.host, flags.port, &bind_error);
+  if (port < 0) Die(bind_error);
 
   std::cout << "ledger-gate: log key      " << log_key.VerifierKeyString() << "\n"
             << "ledger-gate: holder       " << (flags.holder.empty() ? "(any)" : flags.holder) << "\n"
@@ -534,18 +519,10 @@ int main(int argc, char** argv) {
     std::cerr << "ledger-gate: warning: no --holder; receipts for any holder's customers are accepted\n";
   if (!flags.port_file.empty()) WritePortFile(flags.port_file, port);
 
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
+  bool ok = ledger_tools::ServeUntilStopSignal(server, [](int sig) {
     std::cout << "ledger-gate: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", shutting down" << std::endl;
-    server.stop();
   });
-  bool ok = server.listen_after_bind();
   if (!ok && server.is_running()) std::cerr << "ledger-gate: server stopped unexpectedly\n";
-  if (signal_thread.joinable()) {
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-    signal_thread.join();
-  }
   std::cout << "ledger-gate: stopped" << std::endl;
   return 0;
 }

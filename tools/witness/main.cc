@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "http_serve.h"
 #include "ledger/files.h"
 #include "witness.h"
 
@@ -157,12 +158,7 @@ void Send(httplib::Response& res, const witness::Response& r) {
 int main(int argc, char** argv) {
   Flags flags = ParseFlags(argc, argv);
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  ledger_tools::BlockStopSignals();
 
   auto config = witness::LoadConfig(flags.config);
   if (!config.ok()) Die("config " + flags.config + ": " + config.status().message());
@@ -186,14 +182,10 @@ int main(int argc, char** argv) {
   if (!w.ok()) Die("refusing to start: " + w.status().ToString());
 
   httplib::Server server;
-  server.new_task_queue = [] { return new httplib::ThreadPool(16); };
-  server.set_tcp_nodelay(true);  // else Nagle and delayed ACKs add ~40 ms per request
-  server.set_keep_alive_max_count(100000);
-  server.set_keep_alive_timeout(10);  // also bounds how long a stop waits for idle connections
-  server.set_read_timeout(10, 0);
-  server.set_write_timeout(10, 0);
-  // A checkpoint with 100 signatures and 63 proof lines is under 20 KiB.
-  server.set_payload_max_length(1 << 20);
+  // 16 workers; a 10 s keep-alive (a stop waits that long at most for idle
+  // connections); 1 MiB bodies: a checkpoint with 100 signatures and 63
+  // proof lines is under 20 KiB.
+  ledger_tools::ApplyHttpSettings(server, {16, 10, 1 << 20});
 
   witness::Witness* wp = w->get();
   server.Post("/add-checkpoint", [wp](const httplib::Request& req, httplib::Response& res) {
@@ -225,13 +217,9 @@ int main(int argc, char** argv) {
     res.set_content(std::string(reason) + "\n", "text/plain; charset=utf-8");
   });
 
-  int port = flags.port;
-  if (port == 0) {
-    port = server.bind_to_any_port(flags.host);
-    if (port < 0) Die("cannot listen on " + flags.host);
-  } else if (!server.bind_to_port(flags.host, port)) {
-    Die("cannot listen on " + flags.host + ":" + std::to_string(port) + ": " + std::strerror(errno));
-  }
+  std::string bind_error;
+  int port = ledger_tools::BindPort(server, flags.host, flags.port, &bind_error);
+  if (port < 0) Die(bind_error);
 
   std::cout << "ledger-witness: name         " << (*w)->signer().name() << "\n"
             << "ledger-witness: verifier key " << vkey << "\n"
@@ -244,18 +232,10 @@ int main(int argc, char** argv) {
     if (auto s = ledger::WriteFileAtomic(flags.port_file, std::to_string(port) + "\n", 0644); !s.ok()) Die(s.message());
   }
 
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
+  bool ok = ledger_tools::ServeUntilStopSignal(server, [](int sig) {
     std::cout << "ledger-witness: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", shutting down" << std::endl;
-    server.stop();
   });
-  bool ok = server.listen_after_bind();
   if (!ok && server.is_running()) std::cerr << "ledger-witness: server stopped unexpectedly\n";
-  if (signal_thread.joinable()) {
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-    signal_thread.join();
-  }
   std::cout << "ledger-witness: stopped" << std::endl;
   close(lock_fd);
   return 0;
