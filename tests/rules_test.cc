@@ -30,6 +30,7 @@
 #include "ledger/record.h"
 #include "ledger/sequencer.h"
 #include "ledger/store.h"
+#include "test_util.h"
 
 using namespace ledger;
 
@@ -586,25 +587,7 @@ TEST_CASE("Malformed derived state is reported as corruption", "[rules]") {
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rules_test.XXXXXX";
-    char* d = mkdtemp(tmpl);
-    REQUIRE(d != nullptr);
-    path_ = d;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string store_dir() const { return path_ + "/lmdb"; }
-
- private:
-  std::string path_;
-};
+using ledger_test::TempDir;
 
 // Step is one submitted entry and what must become of it.
 struct Step {
@@ -1102,7 +1085,7 @@ TEST_CASE("Replaying the log reproduces the sequencer's derived state exactly", 
   size_t x_keys = 0, s_keys = 0;
   for (const auto& [k, v] : lmdb) {
     x_keys += StartsWith(k, "x/") ? 1 : 0;
-    s_keys += StartsWith(k, "s/") ? 1 : 0;
+    s_keys += StartsWith(k, "t/") ? 1 : 0;
   }
   CHECK(x_keys == accesses);
   CHECK(s_keys > 0);

@@ -22,33 +22,13 @@
 
 #include "ledger/bytes.h"
 #include "ledger/merkle.h"
+#include "test_util.h"
 
 using namespace ledger;
 
 namespace {
 
-// TempDir is a fresh directory under /tmp, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/store_test.XXXXXX";
-    char* d = mkdtemp(tmpl);
-    REQUIRE(d != nullptr);
-    path_ = d;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  // Store directory inside the temp dir (Store::Open creates it).
-  std::string store_dir() const { return path_ + "/lmdb"; }
-
- private:
-  std::string path_;
-};
+using ledger_test::TempDir;
 
 StoreOptions Options(const std::string& dir, uint64_t map_size = 0) {
   StoreOptions o;
@@ -1064,8 +1044,13 @@ TEST_CASE("the leaf index merges pending leaves and survives reopen at every sta
   TempDir tmp;
   StoreOptions o = Options(tmp.store_dir());
   o.leaf_index_merge_threshold = 37;  // merge often, at odd sizes
+  // 4096: each merge ends in the commit that starts it; 3: merges span
+  // several commits, and reopening (as after a crash) interrupts some.
+  o.leaf_index_merge_min_step = GENERATE(as<uint64_t>(), 4096, 3);
+  INFO("leaf_index_merge_min_step " << o.leaf_index_merge_min_step);
   std::vector<std::string> entries;
   std::vector<std::unique_ptr<LogReader>> old_snapshots;
+  uint64_t commits_mid_merge = 0;
   for (int round = 0; round < 12; round++) {
     auto opened = Store::Open(o);
     INFO("Store::Open: " << opened.status().ToString());
@@ -1089,6 +1074,13 @@ TEST_CASE("the leaf index merges pending leaves and survives reopen at every sta
       REQUIRE(w->SetCheckpoint("checkpoint at " + std::to_string(entries.size())).ok());
       REQUIRE(w->Commit().ok());
       old_snapshots.push_back(ReadOrDie(*store));
+      auto stats = store->Stats();
+      REQUIRE(stats.ok());
+      if (stats->merging_leaves > 0) commits_mid_merge++;
+      // Every stored block belongs to a published run, the merge in
+      // progress, or one interrupted by a reopen (deleted by the next).
+      for (const auto& db : stats->dbs)
+        if (db.name == "leafruns") CHECK(db.items <= 3 * (stats->leaf_index_runs + 2) + entries.size() / 100);
     }
     // Every leaf is found, whether merged into LMDB or pending in memory,
     // and old snapshots (taken before later merges) still find theirs.
@@ -1107,9 +1099,86 @@ TEST_CASE("the leaf index merges pending leaves and survives reopen at every sta
     }
     old_snapshots.clear();
   }
+  if (o.leaf_index_merge_min_step < 37) CHECK(commits_mid_merge > 0);
+  else CHECK(commits_mid_merge == 0);
 }
 
 // --- scale: leaf-index runs and the format-1 migration (#7) ---
+
+TEST_CASE("a leaf-index merge spread over many commits keeps every leaf findable", "[store]") {
+  TempDir tmp;
+  StoreOptions o = Options(tmp.store_dir());
+  o.leaf_index_merge_threshold = 800;  // level 1: 6400 leaves, level 2: 51200
+  o.leaf_index_merge_min_step = 10;    // runs of many blocks, written over many commits
+  std::vector<std::string> entries;
+  std::mt19937_64 rng(7);
+  uint64_t commits_mid_merge = 0, max_merging = 0;
+  bool reopened = false;
+  auto opened = Store::Open(o);
+  REQUIRE(opened.ok());
+  std::unique_ptr<Store> store = std::move(*opened);
+  for (int batch = 0; batch < 130; batch++) {
+    auto before = ReadOrDie(*store);
+    auto w = BeginOrDie(*store);
+    for (int i = 0; i < 97; i++) {
+      entries.push_back("spread merge entry " + std::to_string(entries.size()));
+      auto leaf = w->Append(entries.back());
+      REQUIRE(leaf.ok());
+      REQUIRE_FALSE(leaf->duplicate);
+    }
+    // Old leaves appended again are duplicates, wherever they are indexed.
+    for (int i = 0; i < 5; i++) {
+      uint64_t old = rng() % entries.size();
+      auto dup = w->Append(entries[old]);
+      REQUIRE(dup.ok());
+      CHECK(dup->duplicate);
+      CHECK(dup->index == old);
+    }
+    REQUIRE(w->SetCheckpoint("checkpoint at " + std::to_string(entries.size())).ok());
+    REQUIRE(w->Commit().ok());
+    auto stats = store->Stats();
+    REQUIRE(stats.ok());
+    if (stats->merging_leaves > 0) commits_mid_merge++;
+    max_merging = std::max(max_merging, stats->merging_leaves);
+
+    // Both the snapshot from before the commit and a new one find a sample.
+    auto after = ReadOrDie(*store);
+    for (int i = 0; i < 50; i++) {
+      uint64_t old = rng() % entries.size();
+      auto found = after->FindLeaf(HashLeaf(entries[old]));
+      REQUIRE(found.ok());
+      CHECK(*found == old);
+      if (old < before->size()) {
+        auto was = before->FindLeaf(HashLeaf(entries[old]));
+        REQUIRE(was.ok());
+        CHECK(*was == old);
+      }
+    }
+    if (!reopened && batch >= 60 && stats->merging_leaves > 0) {
+      // Reopen in the middle of a merge (as after a crash): its blocks so
+      // far are unreferenced, and the next merge deletes and redoes them.
+      before.reset();
+      after.reset();
+      w.reset();
+      store.reset();
+      auto again = Store::Open(o);
+      INFO("Store::Open: " << again.status().ToString());
+      REQUIRE(again.ok());
+      store = std::move(*again);
+      reopened = true;
+    }
+  }
+  CHECK(reopened);
+  CHECK(commits_mid_merge >= 20);
+  CHECK(max_merging >= 800);
+  auto r = ReadOrDie(*store);
+  for (size_t i = 0; i < entries.size(); i++) {
+    auto found = r->FindLeaf(HashLeaf(entries[i]));
+    REQUIRE(found.ok());
+    CHECK(*found == i);
+  }
+  CHECK(r->FindLeaf(HashLeaf("spread merge entry absent")).status().IsNotFound());
+}
 
 TEST_CASE("the leaf index keeps a bounded number of runs as the log grows", "[store]") {
   TempDir tmp;

@@ -18,6 +18,7 @@
 #include "ledger/ledger_hook.h"
 #include "ledger/merkle.h"
 #include "ledger/sequencer.h"
+#include "test_util.h"
 
 using namespace ledger;
 
@@ -25,23 +26,7 @@ namespace {
 
 constexpr int64_t kNow = 1796119200;  // 2026-12-01T10:00:00Z
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/subject_state_test.XXXXXX";
-    char* d = mkdtemp(tmpl);
-    REQUIRE(d != nullptr);
-    path_ = d;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string store_dir() const { return path_ + "/lmdb"; }
-
- private:
-  std::string path_;
-};
+using ledger_test::TempDir;
 
 std::unique_ptr<Ed25519Signer> Key(char b) { return std::move(Ed25519Signer::FromSeed(Bytes(32, b))).value(); }
 
@@ -220,12 +205,24 @@ void CheckLookups(Store& store, const std::map<SubjectTag, std::vector<uint64_t>
 TEST_CASE("subject state: key encodings") {
   SubjectTag t = TagOf(1);
   Bytes k0 = SubjectNodeKey(0, SubjectTag{});
-  CHECK(k0 == Bytes("s/\0\0", 4));
+  CHECK(k0 == Bytes("t/\0\0\0", 5));
+  // Depth 9: tile 1 (depths 8..15) under the first byte; the second byte's
+  // top bit; 1 level into the tile.
   Bytes k9 = SubjectNodeKey(9, SubjectPrefix(t, 9));
-  CHECK(k9.size() == 2 + 2 + 2);
+  CHECK(k9 == Bytes("t/\x01", 3) + Bytes(1, static_cast<char>(t[0])) + Bytes(1, static_cast<char>(t[1] & 0x80)) + Bytes(1, '\x01'));
   Bytes k256 = SubjectNodeKey(256, t);
-  CHECK(k256.size() == 2 + 2 + 32);
-  CHECK(k256.substr(4) == Bytes(HashView(t)));
+  CHECK(k256.size() == 2 + 1 + 32 + 2);
+  CHECK(k256.substr(3, 32) == Bytes(HashView(t)));
+  // A path's nodes: one key prefix per tile of 8 levels, and within a tile
+  // ancestors before descendants.
+  for (unsigned d = 0; d < 256; d++) {
+    Bytes parent = SubjectNodeKey(d, SubjectPrefix(t, d)), child = SubjectNodeKey(d + 1, SubjectPrefix(t, d + 1));
+    INFO("depth " << d);
+    if ((d + 1) % 8 != 0) {
+      CHECK(parent.substr(0, 3 + d / 8) == child.substr(0, 3 + d / 8));
+      CHECK(parent < child);
+    }
+  }
   Bytes xk = SubjectAccessKey(t, 258);
   CHECK(xk.size() == 2 + 32 + 8);
   CHECK(xk.substr(0, 34) == SubjectAccessPrefix(t));
@@ -253,6 +250,40 @@ TEST_CASE("subject state: key encodings") {
   Bytes bad = EncodeSubjectNode(leaf);
   bad[0] = 2;
   CHECK(DecodeSubjectNode(bad).status().IsCorruption());
+}
+
+TEST_CASE("subject state: a StateStore keeps and deletes subject nodes") {
+  MemoryStateStore state;
+  StateSubjectNodeStore store(state);
+  SubjectTag t = TagOf(7);
+  SubjectNode leaf;
+  leaf.leaf = true;
+  leaf.tag = t;
+  leaf.value = SubjectValueOf({3});
+  leaf.hash = SubjectLeafHash(leaf.tag, leaf.value);
+  SubjectNode inner;
+  inner.hash = TagOf(8);
+
+  REQUIRE(store.PutNode(256, t, leaf).ok());
+  REQUIRE(store.PutNode(0, SubjectTag{}, inner).ok());
+  CHECK(state.data().size() == 2);
+  CHECK(state.data().count(SubjectNodeKey(256, t)) == 1);
+  auto got = store.GetNode(256, t);
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  CHECK((*got)->leaf);
+  CHECK((*got)->value == leaf.value);
+
+  REQUIRE(store.DeleteNode(256, t).ok());
+  got = store.GetNode(256, t);
+  REQUIRE(got.ok());
+  CHECK_FALSE(got->has_value());
+  CHECK(state.data().size() == 1);  // the root is untouched
+  CHECK(store.DeleteNode(256, t).ok());  // deleting an empty subtree is OK
+  got = store.GetNode(0, SubjectTag{});
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  CHECK((*got)->hash == inner.hash);
 }
 
 TEST_CASE("subject state: a commitment per batch, rebuilt identically by replay") {
@@ -536,4 +567,54 @@ TEST_CASE("subject state: a data directory from before y/ keys opens and commits
   auto reader = std::move(l.store->Read()).value();
   CHECK(AllState(*reader).count(PendingAccessKey(pending[0].second)) == 0);
   CHECK(ReplayAndCompare(w, *l.store).size() == 2);
+}
+
+TEST_CASE("subject state: subject nodes of the layout before tiles move to t/ keys on start") {
+  World w;
+  TempDir tmp;
+  std::map<SubjectTag, std::vector<uint64_t>> model;
+  std::map<Bytes, Bytes> before;
+  {
+    Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0));
+    l.Append(w.Setup());
+    // Enough subjects for nodes deeper than one tile, over several commitments.
+    for (int i = 0; i < 300; i++) model[TagOf(i % 150)].push_back(l.Append({w.Access(TagOf(i % 150))})[0].index);
+    REQUIRE(l.indexer->pending_accesses() == 0);
+    before = AllState(*std::move(l.store->Read()).value());
+  }
+  uint64_t t_keys = 0;
+  {
+    // Rewrite every node under its old key: "s/" u16be(depth) || ceil(depth/8) prefix bytes.
+    StoreOptions so;
+    so.dir = tmp.store_dir();
+    so.durable = false;
+    auto store = std::move(Store::Open(so)).value();
+    auto b = std::move(store->BeginWrite()).value();
+    for (const auto& [k, v] : before) {
+      if (k.compare(0, 2, "t/") != 0) continue;
+      t_keys++;
+      const unsigned band = static_cast<uint8_t>(k[2]), within = static_cast<uint8_t>(k.back());
+      const unsigned depth = band * 8 + within;
+      REQUIRE(k.size() == 5 + band);
+      SubjectTag prefix{};
+      std::memcpy(prefix.data(), k.data() + 3, band);
+      if (band < 32) prefix[band] = static_cast<uint8_t>(k[3 + band]);
+      REQUIRE(SubjectNodeKey(depth, prefix) == k);
+      Bytes old = "s/";
+      AppendU16(&old, static_cast<uint16_t>(depth));
+      old.append(reinterpret_cast<const char*>(prefix.data()), (depth + 7) / 8);
+      REQUIRE(b->DeleteState(k).ok());
+      REQUIRE(b->PutState(old, v).ok());
+    }
+    REQUIRE(b->Commit().ok());
+  }
+  CHECK(t_keys > 300);  // inner nodes and leaves of 150 subjects
+  Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0));
+  auto reader = std::move(l.store->Read()).value();
+  CHECK(AllState(*reader) == before);
+  CheckLookups(*l.store, model, {TagOf(1000)});
+  // And the index goes on from there.
+  model[TagOf(1)].push_back(l.Append({w.Access(TagOf(1))})[0].index);
+  CheckLookups(*l.store, model, {TagOf(1000)});
+  CHECK(ReplayAndCompare(w, *l.store).size() > 1);
 }

@@ -135,7 +135,7 @@ struct PartialChunk {
 using Partials = std::array<PartialChunk, kGroups>;
 
 struct Dbis {
-  MDB_dbi entries = 0, bundles = 0, tree = 0, leafruns = 0, meta = 0, state = 0;
+  MDB_dbi entries = 0, bundles = 0, tree = 0, leafruns = 0, leafbloom = 0, meta = 0, state = 0;
 };
 
 // PendingLeaves indexes the leaf hashes appended since the last merge into
@@ -148,34 +148,68 @@ struct Dbis {
 // Thread-safety: internally synchronised.
 class PendingLeaves {
  public:
+  // |expected| sizes the table (it grows past that if needed): an
+  // open-addressing table of (prefix, index + 1) slots, so an add or a
+  // probe touches one slot (a cache line) instead of a bucket and a node.
+  explicit PendingLeaves(uint64_t expected = 0) {
+    size_t slots = 16;
+    while (slots < expected * 2) slots *= 2;  // load below 1/2
+    slots_.resize(slots);
+  }
   void Add(uint64_t prefix, uint64_t index) {
     std::lock_guard<std::mutex> l(mu_);
-    map_.emplace(prefix, index);
+    if ((used_ + 1) * 4 > slots_.size() * 3) Grow();
+    Put(prefix, index);
   }
   // Candidates returns the indexes below |size| whose leaf hash has |prefix|.
   std::vector<uint64_t> Candidates(uint64_t prefix, uint64_t size) const {
     std::lock_guard<std::mutex> l(mu_);
     std::vector<uint64_t> out;
-    auto range = map_.equal_range(prefix);
-    for (auto it = range.first; it != range.second; ++it)
-      if (it->second < size) out.push_back(it->second);
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = prefix & mask; slots_[i].index_plus1 != 0; i = (i + 1) & mask)
+      if (slots_[i].prefix == prefix && slots_[i].index_plus1 - 1 < size) out.push_back(slots_[i].index_plus1 - 1);
     return out;
   }
   size_t size() const {
     std::lock_guard<std::mutex> l(mu_);
-    return map_.size();
+    return used_;
   }
   // Sorted returns (prefix, index) pairs in key order, for the merge.
   std::vector<std::pair<uint64_t, uint64_t>> Sorted() const {
     std::lock_guard<std::mutex> l(mu_);
-    std::vector<std::pair<uint64_t, uint64_t>> out(map_.begin(), map_.end());
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    out.reserve(used_);
+    for (const Slot& slot : slots_)
+      if (slot.index_plus1 != 0) out.emplace_back(slot.prefix, slot.index_plus1 - 1);
     std::sort(out.begin(), out.end());
     return out;
   }
 
  private:
+  struct Slot {
+    uint64_t prefix = 0;
+    uint64_t index_plus1 = 0;  // 0: empty
+  };
+  // Put inserts without locking or growing. Prefixes are hash bytes, so
+  // their low bits pick the slot.
+  void Put(uint64_t prefix, uint64_t index) {
+    const size_t mask = slots_.size() - 1;
+    size_t i = prefix & mask;
+    while (slots_[i].index_plus1 != 0) i = (i + 1) & mask;
+    slots_[i] = Slot{prefix, index + 1};
+    used_++;
+  }
+  void Grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    used_ = 0;
+    for (const Slot& slot : old)
+      if (slot.index_plus1 != 0) Put(slot.prefix, slot.index_plus1 - 1);
+  }
+
   mutable std::mutex mu_;
-  std::unordered_multimap<uint64_t, uint64_t> map_;
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
 };
 
 uint64_t PrefixOf(const Hash& h) { return LoadU64(h.data()); }
@@ -184,10 +218,10 @@ uint64_t PrefixOf(const Hash& h) { return LoadU64(h.data()); }
 // Leaf index (format 2): a leveled LSM of sorted runs.
 //
 // Leaves not yet in a run are indexed in memory (PendingLeaves). Once
-// leaf_index_merge_threshold (T) of them are pending, they are merged, in
-// the batch's write transaction, into the first level L >= 1 whose capacity
-// T * 8^L holds them together with every run of levels 1..L; those runs are
-// replaced by the merged one. Each level holds at most one run, so a lookup
+// leaf_index_merge_threshold (T) of them are pending, they are frozen and
+// merged into the first level L >= 1 whose capacity T * 8^L holds them
+// together with every run of levels 1..L; those runs are replaced by the
+// merged one. The merge is spread over the following commits (LeafMerge). Each level holds at most one run, so a lookup
 // probes the pending map and at most ~log8(n / T) runs (2 at 10M leaves), and
 // a leaf is rewritten about 4 times (at most 8) per level it passes through:
 // the merge cost per leaf is bounded by the number of levels instead of
@@ -220,16 +254,24 @@ uint64_t Prefix48(uint64_t prefix64) { return prefix64 >> 16; }
 void PutBE(char* out, uint64_t v, size_t n) {
   for (size_t i = 0; i < n; i++) out[i] = static_cast<char>(v >> (8 * (n - 1 - i)));
 }
-uint64_t GetBE(const char* p, size_t n) {
+// Be64 reads 8 bytes big-endian (compilers turn the loop into one load).
+inline uint64_t Be64(const char* p) {
   uint64_t v = 0;
-  for (size_t i = 0; i < n; i++) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  for (int i = 0; i < 8; i++) v = (v << 8) | static_cast<uint8_t>(p[i]);
   return v;
+}
+
+// DecodePair reads one 11-byte pair with two 8-byte loads inside it (the
+// merge and lookups decode every pair they pass).
+inline LeafPair DecodePair(const char* p) {
+  return LeafPair{Be64(p) >> 16, Be64(p + 3) & ((uint64_t{1} << 40) - 1)};
 }
 
 struct LeafRun {
   uint64_t id = 0;
   uint8_t level = 0;
   uint64_t count = 0;
+  bool bloom = false;  // has a Bloom filter (not stored in the directory: found on load)
 };
 
 std::string EncodeRuns(const std::vector<LeafRun>& runs) {
@@ -273,6 +315,139 @@ std::string BlockKey(uint64_t run, uint64_t prefix48) {
   return k;
 }
 
+// Leaf-index Bloom filters. Every run written since 2026-12-01 has one in
+// the `leafbloom` database, so that a lookup of a new leaf (every append
+// looks its leaf up) skips a run after reading one 64-byte block instead
+// of a B-tree leaf and a block of the run: that probe was most of the
+// append's cost growth with the log. A filter has 10 bits per leaf in
+// 512-bit blocks; the block of a leaf is chosen by its 48-bit prefix
+// (prefix * blocks >> 48, so a run's sorted pairs fill the blocks in
+// order and a merge writes them as it goes), and 7 bits in the block by
+// Mix(prefix). Blocks are stored 1023 per value (65,472 bytes: 16 pages,
+// which LMDB frees after the commit instead of keeping them for reuse)
+// under an integer key (MDB_INTEGERKEY, native byte order) run id * 2^32 +
+// chunk number, so that the database has few keys and a lookup compares
+// integers; a chunk that no leaf falls into is not stored. Runs without a
+// filter (older stores) are always probed.
+constexpr uint64_t kBloomBitsPerLeaf = 10;
+constexpr size_t kBloomBlockBytes = 64;
+constexpr uint64_t kBloomChunkBlocks = 1023;
+constexpr int kBloomProbes = 7;
+
+uint64_t BloomBlocks(uint64_t count) {
+  return std::max<uint64_t>(1, (count * kBloomBitsPerLeaf + kBloomBlockBytes * 8 - 1) / (kBloomBlockBytes * 8));
+}
+uint64_t BloomBlockOf(uint64_t prefix48, uint64_t blocks) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(prefix48) * blocks) >> 48);
+}
+// Mix is SplitMix64's finaliser: independent bits for the probes.
+uint64_t Mix(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+void BloomSet(char* block, uint64_t prefix48) {
+  uint64_t h = Mix(prefix48);
+  for (int i = 0; i < kBloomProbes; i++, h >>= 9) block[(h & 511) >> 3] |= static_cast<char>(1u << (h & 7));
+}
+bool BloomTest(const char* block, uint64_t prefix48) {
+  uint64_t h = Mix(prefix48);
+  for (int i = 0; i < kBloomProbes; i++, h >>= 9)
+    if ((static_cast<uint8_t>(block[(h & 511) >> 3]) & (1u << (h & 7))) == 0) return false;
+  return true;
+}
+uint64_t BloomKey(uint64_t run, uint64_t chunk) { return run << 32 | chunk; }
+MDB_val BloomVal(const uint64_t& key) { return MDB_val{sizeof key, const_cast<uint64_t*>(&key)}; }
+
+// RunProbe is a run as lookups see it within one read transaction: its
+// filter's chunks, located once each (LMDB keeps values of a read
+// transaction in place until it ends).
+struct RunProbe {
+  LeafRun run;
+  std::vector<const char*> chunks;  // nullptr: not yet read; kNoChunk: none stored
+};
+const char kNoChunkByte = 0;
+const char* const kNoChunk = &kNoChunkByte;
+
+// BloomMayContain is false only if |probe|'s run holds no pair with
+// |prefix48|. |txn| must be a read-only transaction (see RunProbe).
+StatusOr<bool> BloomMayContain(MDB_txn* txn, MDB_dbi dbi, RunProbe* probe, uint64_t prefix48) {
+  const LeafRun& run = probe->run;
+  if (!run.bloom) return true;
+  const uint64_t blocks = BloomBlocks(run.count), block = BloomBlockOf(prefix48, blocks);
+  const uint64_t chunk = block / kBloomChunkBlocks;
+  if (probe->chunks.empty()) probe->chunks.assign(blocks / kBloomChunkBlocks + 1, nullptr);
+  const char*& at = probe->chunks[chunk];
+  if (at == nullptr) {
+    const uint64_t key = BloomKey(run.id, chunk);
+    MDB_val k = BloomVal(key), v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("reading leaf index filter", rc);
+    const uint64_t in_chunk = std::min(kBloomChunkBlocks, blocks - chunk * kBloomChunkBlocks);
+    if (rc == 0 && v.mv_size != in_chunk * kBloomBlockBytes)
+      return Status::Corruption("leaf index filter chunk has a bad length");
+    at = rc == MDB_NOTFOUND ? kNoChunk : static_cast<const char*>(v.mv_data);
+  }
+  if (at == kNoChunk) return false;  // no leaf of the run falls into this chunk
+  return BloomTest(at + (block % kBloomChunkBlocks) * kBloomBlockBytes, prefix48);
+}
+
+// LoadRunsForLookup is LoadRuns with each run's |bloom| flag set.
+StatusOr<std::vector<RunProbe>> LoadRunsForLookup(MDB_txn* txn, const Dbis& dbis) {
+  LEDGER_ASSIGN_OR_RETURN(std::vector<LeafRun> runs, LoadRuns(txn, dbis.meta));
+  std::vector<RunProbe> out;
+  if (runs.empty()) return out;
+  Cursor cur;
+  int rc = cur.Open(txn, dbis.leafbloom);
+  if (rc != 0) return LmdbError("opening cursor", rc);
+  for (LeafRun& r : runs) {
+    const uint64_t key = BloomKey(r.id, 0);
+    MDB_val k = BloomVal(key), v;
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+    if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("reading leaf index filter", rc);
+    uint64_t found = 0;
+    if (rc == 0 && k.mv_size == sizeof found) std::memcpy(&found, k.mv_data, sizeof found);
+    r.bloom = rc == 0 && found >> 32 == r.id;
+    out.push_back(RunProbe{r, {}});
+  }
+  return out;
+}
+
+// BloomWriter writes one new run's filter in block order, a chunk at a
+// time (a partial chunk waits in memory). Copyable.
+class BloomWriter {
+ public:
+  BloomWriter(MDB_dbi dbi, uint64_t run, uint64_t count) : dbi_(dbi), run_(run), blocks_(BloomBlocks(count)) {}
+  // Add sets |prefix48|'s bits; prefixes must not decrease.
+  Status Add(MDB_txn* txn, uint64_t prefix48) {
+    const uint64_t block = BloomBlockOf(prefix48, blocks_), chunk = block / kBloomChunkBlocks;
+    if (chunk != chunk_) {
+      LEDGER_RETURN_IF_ERROR(Flush(txn));
+      chunk_ = chunk;
+    }
+    if (chunk_bytes_.empty())
+      chunk_bytes_.assign(std::min(kBloomChunkBlocks, blocks_ - chunk_ * kBloomChunkBlocks) * kBloomBlockBytes, '\0');
+    BloomSet(&chunk_bytes_[(block % kBloomChunkBlocks) * kBloomBlockBytes], prefix48);
+    return Status::OK();
+  }
+  Status Flush(MDB_txn* txn) {
+    if (chunk_bytes_.empty()) return Status::OK();
+    const uint64_t key = BloomKey(run_, chunk_);
+    MDB_val k = BloomVal(key), v = Val(chunk_bytes_);
+    int rc = mdb_put(txn, dbi_, &k, &v, MDB_APPEND);
+    if (rc != 0) return LmdbError("writing leaf index filter", rc);
+    chunk_bytes_.clear();
+    return Status::OK();
+  }
+
+ private:
+  MDB_dbi dbi_;
+  uint64_t run_;
+  uint64_t blocks_;
+  uint64_t chunk_ = 0;
+  std::string chunk_bytes_;  // empty: no partial chunk
+};
+
 // ScanBlock appends to |out| the indexes below |size| paired with |prefix48|
 // in one stored block.
 Status ScanBlock(ByteView block, uint64_t prefix48, uint64_t size, std::vector<uint64_t>* out) {
@@ -282,14 +457,14 @@ Status ScanBlock(ByteView block, uint64_t prefix48, uint64_t size, std::vector<u
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    if (GetBE(block.data() + mid * kPairBytes, kPrefixBytes) < prefix48) lo = mid + 1;
+    if ((Be64(block.data() + mid * kPairBytes) >> 16) < prefix48) lo = mid + 1;
     else hi = mid;
   }
   for (size_t i = lo; i < n; i++) {
     const char* p = block.data() + i * kPairBytes;
-    if (GetBE(p, kPrefixBytes) != prefix48) break;
-    uint64_t index = GetBE(p + kPrefixBytes, kIndexBytes);
-    if (index < size) out->push_back(index);
+    LeafPair pair = DecodePair(p);
+    if (pair.prefix != prefix48) break;
+    if (pair.index < size) out->push_back(pair.index);
   }
   return Status::OK();
 }
@@ -316,17 +491,19 @@ Status RunCandidates(MDB_cursor* cur, uint64_t run, uint64_t prefix48, uint64_t 
   return ScanBlock(View(v), prefix48, size, out);
 }
 
-// RunReader streams the pairs of one run in order.
+// RunReader streams the pairs of one run in order. It keeps no LMDB
+// handle between calls (each Next takes the current transaction), so a
+// merge can read its inputs across several write transactions.
+// Copyable.
 class RunReader {
  public:
-  RunReader(MDB_txn* txn, MDB_dbi dbi, uint64_t run) : txn_(txn), dbi_(dbi), run_(run) {}
+  RunReader(MDB_dbi dbi, uint64_t run) : dbi_(dbi), run_(run) {}
   // Next sets *p to the next pair; false at the end. Errors go to status().
-  bool Next(LeafPair* p) {
+  bool Next(MDB_txn* txn, LeafPair* p) {
     if (pos_ >= block_.size()) {
-      if (!Load()) return false;
+      if (!Load(txn)) return false;
     }
-    p->prefix = GetBE(block_.data() + pos_, kPrefixBytes);
-    p->index = GetBE(block_.data() + pos_ + kPrefixBytes, kIndexBytes);
+    *p = DecodePair(block_.data() + pos_);
     pos_ += kPairBytes;
     return true;
   }
@@ -335,10 +512,10 @@ class RunReader {
  private:
   // Load reads the next block. Each read seeks afresh: the transaction is
   // appending the merged run meanwhile.
-  bool Load() {
+  bool Load(MDB_txn* txn) {
     if (done_) return false;
     Cursor cur;
-    int rc = cur.Open(txn_, dbi_);
+    int rc = cur.Open(txn, dbi_);
     if (rc != 0) return Fail(LmdbError("opening cursor", rc));
     MDB_val k, v;
     if (last_key_.empty()) {
@@ -368,7 +545,6 @@ class RunReader {
     return false;
   }
 
-  MDB_txn* txn_;
   MDB_dbi dbi_;
   uint64_t run_;
   std::string last_key_;
@@ -378,29 +554,34 @@ class RunReader {
   Status status_;
 };
 
-// RunWriter writes one new run's blocks in order.
+// RunWriter writes one new run's blocks in order; a partial block waits in
+// memory until it fills (or Flush), so a run can span transactions.
+// Copyable.
 class RunWriter {
  public:
-  RunWriter(MDB_txn* txn, MDB_dbi dbi, uint64_t run) : txn_(txn), dbi_(dbi), run_(run) {}
+  RunWriter(MDB_dbi dbi, uint64_t run) : dbi_(dbi), run_(run) {}
   // Add appends the next pair. A full block is flushed first unless the
   // pair has the block's first prefix, so that blocks' first prefixes (their
   // keys) strictly increase; only 370 leaves sharing 48 hash bits would make
   // a block longer than one page.
-  Status Add(const LeafPair& p) {
-    if (block_.size() >= kRunBlockPairs * kPairBytes && p.prefix != first_) LEDGER_RETURN_IF_ERROR(Flush());
-    if (block_.empty()) first_ = p.prefix;
-    size_t at = block_.size();
-    block_.resize(at + kPairBytes);
-    PutBE(&block_[at], p.prefix, kPrefixBytes);
-    PutBE(&block_[at + kPrefixBytes], p.index, kIndexBytes);
+  Status Add(MDB_txn* txn, const LeafPair& p) {
+    if (block_.size() >= kRunBlockPairs * kPairBytes && p.prefix != first_) LEDGER_RETURN_IF_ERROR(Flush(txn));
+    if (block_.empty()) {
+      first_ = p.prefix;
+      block_.reserve((kRunBlockPairs + 1) * kPairBytes);
+    }
+    char pair[kPairBytes];
+    PutBE(pair, p.prefix, kPrefixBytes);
+    PutBE(pair + kPrefixBytes, p.index, kIndexBytes);
+    block_.append(pair, kPairBytes);
     count_++;
     return Status::OK();
   }
-  Status Flush() {
+  Status Flush(MDB_txn* txn) {
     if (block_.empty()) return Status::OK();
     std::string key = BlockKey(run_, first_);
     MDB_val k = Val(key), v = Val(block_);
-    int rc = mdb_put(txn_, dbi_, &k, &v, MDB_APPEND);
+    int rc = mdb_put(txn, dbi_, &k, &v, MDB_APPEND);
     if (rc != 0) return LmdbError("writing leaf index", rc);
     block_.clear();
     return Status::OK();
@@ -408,7 +589,6 @@ class RunWriter {
   uint64_t count() const { return count_; }
 
  private:
-  MDB_txn* txn_;
   MDB_dbi dbi_;
   uint64_t run_;
   std::string block_;
@@ -416,20 +596,38 @@ class RunWriter {
   uint64_t count_ = 0;
 };
 
-Status DeleteRun(MDB_txn* txn, MDB_dbi dbi, uint64_t run) {
-  Cursor cur;
-  int rc = cur.Open(txn, dbi);
-  if (rc != 0) return LmdbError("opening cursor", rc);
-  std::string key = BlockKey(run, 0);
-  MDB_val k = Val(key), v;
-  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
-  while (rc == 0 && k.mv_size == 8 + kPrefixBytes && LoadU64(k.mv_data) == run) {
-    if ((rc = mdb_cursor_del(cur.get(), 0)) != 0) return LmdbError("deleting leaf index", rc);
-    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_GET_CURRENT);
+// DeleteRunsFrom deletes the blocks and filter chunks of runs with ids in
+// [first_run, last_run].
+Status DeleteRunsFrom(MDB_txn* txn, const Dbis& dbis, uint64_t first_run, uint64_t last_run = UINT64_MAX) {
+  for (bool bloom : {false, true}) {
+    Cursor cur;
+    int rc = cur.Open(txn, bloom ? dbis.leafbloom : dbis.leafruns);
+    if (rc != 0) return LmdbError("opening cursor", rc);
+    const std::string block_key = BlockKey(first_run, 0);
+    const uint64_t bloom_key = BloomKey(first_run, 0);
+    MDB_val k = bloom ? BloomVal(bloom_key) : Val(block_key), v;
+    // The run id of the key at the cursor.
+    auto run_of = [&](const MDB_val& key) -> uint64_t {
+      uint64_t id = UINT64_MAX;
+      if (bloom && key.mv_size == sizeof id) {
+        std::memcpy(&id, key.mv_data, sizeof id);
+        id >>= 32;
+      } else if (!bloom && key.mv_size == 8 + kPrefixBytes) {
+        id = LoadU64(key.mv_data);
+      }
+      return id;
+    };
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && run_of(k) <= last_run) {
+      if ((rc = mdb_cursor_del(cur.get(), 0)) != 0) return LmdbError("deleting leaf index", rc);
+      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_GET_CURRENT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return LmdbError("deleting leaf index", rc);
   }
-  if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return LmdbError("deleting leaf index", rc);
   return Status::OK();
 }
+
+Status DeleteRun(MDB_txn* txn, const Dbis& dbis, uint64_t run) { return DeleteRunsFrom(txn, dbis, run, run); }
 
 // LevelCapacity is the most pairs a run of |level| may hold.
 uint64_t LevelCapacity(uint64_t threshold, int level) {
@@ -441,56 +639,179 @@ uint64_t LevelCapacity(uint64_t threshold, int level) {
   return c;
 }
 
-// MergeLeafRuns merges the sorted |incoming| pairs into the runs (see the
-// comment above) and returns the new directory.
-StatusOr<std::vector<LeafRun>> MergeLeafRuns(MDB_txn* txn, MDB_dbi dbi, std::vector<LeafRun> runs,
-                                             std::vector<LeafPair> incoming, uint64_t threshold) {
-  std::sort(runs.begin(), runs.end(), [](const LeafRun& a, const LeafRun& b) { return a.level < b.level; });
-  uint64_t total = incoming.size();
-  int target = 1;
-  size_t merged = 0;  // runs[0, merged) go into the new run
-  for (;; target++) {
-    while (merged < runs.size() && runs[merged].level <= target) total += runs[merged++].count;
-    if (total <= LevelCapacity(threshold, target) || target >= 30) break;
+// FrozenLeaves are pending leaves being merged into the leaf index: sorted
+// (48-bit prefix, index) pairs, probed by lookups until the merge is
+// published. Immutable once made; shared by the merge and by snapshots.
+// Prefixes are uniform, so a table of where each top-bits bucket starts
+// finds a prefix's pairs with two memory reads instead of a binary search.
+struct FrozenLeaves {
+  explicit FrozenLeaves(std::vector<LeafPair> sorted) : pairs(std::move(sorted)) {
+    while (bucket_bits < 20 && (uint64_t{4} << bucket_bits) < pairs.size()) bucket_bits++;  // ~4 pairs a bucket
+    starts.resize((size_t{1} << bucket_bits) + 1);
+    size_t at = 0;
+    for (size_t b = 0; b < starts.size() - 1; b++) {
+      while (at < pairs.size() && Bucket(pairs[at].prefix) < b) at++;
+      starts[b] = at;
+    }
+    starts.back() = pairs.size();
   }
-  uint64_t new_id = 1;
-  for (const LeafRun& r : runs) new_id = std::max(new_id, r.id + 1);
-  std::vector<std::unique_ptr<RunReader>> readers;
-  std::vector<LeafPair> heads;
-  std::vector<bool> live;
-  for (size_t i = 0; i < merged; i++) {
-    readers.push_back(std::make_unique<RunReader>(txn, dbi, runs[i].id));
-    heads.emplace_back();
-    live.push_back(readers.back()->Next(&heads.back()));
-    LEDGER_RETURN_IF_ERROR(readers.back()->status());
+  size_t Bucket(uint64_t prefix48) const { return static_cast<size_t>(prefix48 >> (48 - bucket_bits)); }
+  // Candidates appends the indexes below |size| paired with |prefix48|.
+  void Candidates(uint64_t prefix48, uint64_t size, std::vector<uint64_t>* out) const {
+    const size_t b = Bucket(prefix48);
+    for (size_t i = starts[b]; i < starts[b + 1] && pairs[i].prefix <= prefix48; i++)
+      if (pairs[i].prefix == prefix48 && pairs[i].index < size) out->push_back(pairs[i].index);
   }
-  RunWriter writer(txn, dbi, new_id);
-  size_t in = 0;
-  for (;;) {
-    // The smallest head among the incoming pairs and the runs (few inputs).
-    int best = -1;  // -1: incoming
-    const LeafPair* min = in < incoming.size() ? &incoming[in] : nullptr;
-    for (size_t i = 0; i < readers.size(); i++) {
-      if (live[i] && (min == nullptr || heads[i] < *min)) {
-        min = &heads[i];
-        best = static_cast<int>(i);
+
+  std::vector<LeafPair> pairs;
+  unsigned bucket_bits = 1;
+  std::vector<size_t> starts;  // starts[b]: the first pair of bucket b
+};
+
+// LeafMerge is one merge of the leaf index in progress: frozen pending
+// leaves and the runs of levels 1..L, into one new run at level L (see the
+// comment above). Advance writes a bounded number of pairs per write
+// transaction, so no commit rewrites a whole level at once (that made
+// multi-second commits at 10M leaves, and LMDB keeps a buffer for every
+// page its largest transaction dirtied). The new run is not in the
+// directory until Finish, in the transaction that writes its last block,
+// publishes it and deletes the merged runs; until then lookups probe the
+// frozen leaves and the old runs. After a crash its blocks are
+// unreferenced, and the next merge deletes them before it starts (its run
+// id is the same: the largest id in the directory plus one).
+// Copyable: a commit advances a copy and keeps it only once the
+// transaction has committed. Thread-safety: none (the writer's).
+class LeafMerge {
+ public:
+  // Start plans the merge of |incoming| (sorted, at least one pair) into
+  // |runs|, the current directory; |indexed_size| is the tree size below
+  // which every leaf is in |incoming| or |runs|.
+  static StatusOr<LeafMerge> Start(MDB_txn* txn, const Dbis& dbis, std::vector<LeafRun> runs,
+                                   std::shared_ptr<const FrozenLeaves> incoming, uint64_t threshold,
+                                   uint64_t indexed_size) {
+    std::sort(runs.begin(), runs.end(), [](const LeafRun& a, const LeafRun& b) { return a.level < b.level; });
+    uint64_t total = incoming->pairs.size();
+    int target = 1;
+    size_t merged = 0;  // runs[0, merged) go into the new run
+    for (;; target++) {
+      while (merged < runs.size() && runs[merged].level <= target) total += runs[merged++].count;
+      if (total <= LevelCapacity(threshold, target) || target >= 30) break;
+    }
+    uint64_t new_id = 1;
+    for (const LeafRun& r : runs) new_id = std::max(new_id, r.id + 1);
+    // Blocks left by a merge that a crash interrupted.
+    LEDGER_RETURN_IF_ERROR(DeleteRunsFrom(txn, dbis, new_id));
+    LeafMerge m(dbis, new_id, total);
+    m.runs_ = std::move(runs);
+    m.merged_ = merged;
+    m.target_ = target;
+    m.total_ = total;
+    m.indexed_size_ = indexed_size;
+    m.incoming_ = std::move(incoming);
+    for (size_t i = 0; i < merged; i++) {
+      m.readers_.emplace_back(dbis.leafruns, m.runs_[i].id);
+      m.heads_.emplace_back();
+      m.live_.push_back(m.readers_.back().Next(txn, &m.heads_.back()));
+      LEDGER_RETURN_IF_ERROR(m.readers_.back().status());
+    }
+    return m;
+  }
+
+  // Advance writes up to |budget| more pairs of the new run in |txn|, and
+  // the last (partial) block once every input is consumed (then done()).
+  Status Advance(MDB_txn* txn, uint64_t budget) {
+    for (; budget > 0 && !done_; budget--) {
+      // The smallest head among the incoming pairs and the runs (few inputs).
+      int best = -1;  // -1: incoming
+      const LeafPair* min = in_ < incoming_->pairs.size() ? &incoming_->pairs[in_] : nullptr;
+      for (size_t i = 0; i < readers_.size(); i++) {
+        if (live_[i] && (min == nullptr || heads_[i] < *min)) {
+          min = &heads_[i];
+          best = static_cast<int>(i);
+        }
+      }
+      if (min == nullptr) {
+        LEDGER_RETURN_IF_ERROR(writer_.Flush(txn));
+        LEDGER_RETURN_IF_ERROR(bloom_.Flush(txn));
+        if (writer_.count() != total_) return Status::Corruption("leaf index run holds fewer pairs than its directory says");
+        done_ = true;
+        break;
+      }
+      LEDGER_RETURN_IF_ERROR(writer_.Add(txn, *min));
+      LEDGER_RETURN_IF_ERROR(bloom_.Add(txn, min->prefix));
+      if (best < 0) {
+        in_++;
+      } else {
+        live_[best] = readers_[best].Next(txn, &heads_[best]);
+        LEDGER_RETURN_IF_ERROR(readers_[best].status());
       }
     }
-    if (min == nullptr) break;
-    LEDGER_RETURN_IF_ERROR(writer.Add(*min));
-    if (best < 0) {
-      in++;
-    } else {
-      live[best] = readers[best]->Next(&heads[best]);
-      LEDGER_RETURN_IF_ERROR(readers[best]->status());
-    }
+    return Status::OK();
   }
-  LEDGER_RETURN_IF_ERROR(writer.Flush());
-  if (writer.count() != total) return Status::Corruption("leaf index run holds fewer pairs than its directory says");
-  for (size_t i = 0; i < merged; i++) LEDGER_RETURN_IF_ERROR(DeleteRun(txn, dbi, runs[i].id));
-  std::vector<LeafRun> out(runs.begin() + static_cast<std::ptrdiff_t>(merged), runs.end());
-  out.push_back(LeafRun{new_id, static_cast<uint8_t>(target), total});
-  return out;
+
+  // Finish deletes the merged runs and returns the new directory, for the
+  // caller to store in the same transaction. Only once done().
+  StatusOr<std::vector<LeafRun>> Finish(MDB_txn* txn) {
+    if (!done_) return Status::FailedPrecondition("leaf index merge not complete");
+    for (size_t i = 0; i < merged_; i++) LEDGER_RETURN_IF_ERROR(DeleteRun(txn, dbis_, runs_[i].id));
+    std::vector<LeafRun> out(runs_.begin() + static_cast<std::ptrdiff_t>(merged_), runs_.end());
+    out.push_back(LeafRun{new_id_, static_cast<uint8_t>(target_), total_});
+    return out;
+  }
+
+  bool done() const { return done_; }
+  uint64_t total() const { return total_; }
+  uint64_t written() const { return writer_.count(); }
+  uint64_t indexed_size() const { return indexed_size_; }
+  const std::shared_ptr<const FrozenLeaves>& incoming() const { return incoming_; }
+
+ private:
+  LeafMerge(const Dbis& dbis, uint64_t new_id, uint64_t total)
+      : dbis_(dbis), new_id_(new_id), writer_(dbis.leafruns, new_id), bloom_(dbis.leafbloom, new_id, total) {}
+
+  Dbis dbis_;
+  uint64_t new_id_;
+  std::vector<LeafRun> runs_;  // the directory at the start, by level
+  size_t merged_ = 0;          // runs_[0, merged_) are merged
+  int target_ = 1;
+  uint64_t total_ = 0;
+  uint64_t indexed_size_ = 0;
+  std::shared_ptr<const FrozenLeaves> incoming_;
+  size_t in_ = 0;
+  std::vector<RunReader> readers_;
+  std::vector<LeafPair> heads_;
+  std::vector<bool> live_;
+  RunWriter writer_;
+  BloomWriter bloom_;
+  bool done_ = false;
+};
+
+// MergeLeafRuns merges the sorted |incoming| pairs into the runs at once
+// (a migration) and returns the new directory.
+StatusOr<std::vector<LeafRun>> MergeLeafRuns(MDB_txn* txn, const Dbis& dbis, std::vector<LeafRun> runs,
+                                             std::vector<LeafPair> incoming, uint64_t threshold) {
+  LEDGER_ASSIGN_OR_RETURN(LeafMerge m, LeafMerge::Start(txn, dbis, std::move(runs),
+                                                        std::make_shared<const FrozenLeaves>(std::move(incoming)),
+                                                        threshold, 0));
+  LEDGER_RETURN_IF_ERROR(m.Advance(txn, UINT64_MAX));
+  return m.Finish(txn);
+}
+
+// LeafMergeBudget is how many pairs the commit at tree size |size| writes
+// of |merge|: enough that the merge is on schedule to end once half the
+// threshold of new leaves has arrived since it started (so it ends before
+// the new pending leaves reach the threshold), and at least
+// leaf_index_merge_min_step. A level-L merge of up to T·8^L pairs thus
+// writes at most about 2·8^L pairs per new leaf in each commit, instead of
+// all of them in one.
+uint64_t LeafMergeBudget(const LeafMerge& merge, uint64_t size, const StoreOptions& opts) {
+  uint64_t since = size - std::min(size, merge.indexed_size());
+  uint64_t deadline = std::max<uint64_t>(opts.leaf_index_merge_threshold / 2, 1);
+  uint64_t due = since >= deadline
+                     ? merge.total()
+                     : static_cast<uint64_t>(static_cast<unsigned __int128>(merge.total()) * since / deadline);
+  uint64_t behind = due > merge.written() ? due - merge.written() : 0;
+  return std::max<uint64_t>({behind, opts.leaf_index_merge_min_step, 1});
 }
 
 Status PutMeta(MDB_txn* txn, MDB_dbi dbi, const char* key, ByteView value) {
@@ -525,7 +846,7 @@ Status MigrateFormat1(MDB_txn* txn, const Dbis& dbis, uint64_t threshold) {
   }
   std::sort(pairs.begin(), pairs.end());
   if (!pairs.empty()) {
-    LEDGER_ASSIGN_OR_RETURN(auto runs, MergeLeafRuns(txn, dbis.leafruns, {}, std::move(pairs), threshold));
+    LEDGER_ASSIGN_OR_RETURN(auto runs, MergeLeafRuns(txn, dbis, {}, std::move(pairs), threshold));
     LEDGER_RETURN_IF_ERROR(PutMeta(txn, dbis.meta, "leafruns", EncodeRuns(runs)));
   }
   if ((rc = mdb_drop(txn, old, 1)) != 0) return LmdbError("dropping the format-1 leaf index", rc);
@@ -672,8 +993,9 @@ StatusOr<std::optional<Bytes>> GetValue(MDB_txn* txn, MDB_dbi dbi, ByteView key)
 
 // FindLeafIn looks a leaf hash up through the prefix index and confirms
 // candidates against the stored level-0 hashes.
-StatusOr<uint64_t> FindLeafIn(MDB_txn* txn, const Dbis& dbis, const Hash& leaf, uint64_t size,
-                              const ChunkLookup& lookup, const PendingLeaves* pending) {
+StatusOr<uint64_t> FindLeafIn(const Dbis& dbis, const Hash& leaf, uint64_t size,
+                              const ChunkLookup& lookup, const PendingLeaves* pending, const FrozenLeaves* frozen,
+                              MDB_txn* read_txn, std::optional<std::vector<RunProbe>>* runs_cache) {
   if (pending) {
     for (uint64_t index : pending->Candidates(PrefixOf(leaf), size)) {
       std::vector<Hash> got;
@@ -681,14 +1003,25 @@ StatusOr<uint64_t> FindLeafIn(MDB_txn* txn, const Dbis& dbis, const Hash& leaf, 
       if (got[0] == leaf) return index;
     }
   }
-  LEDGER_ASSIGN_OR_RETURN(std::vector<LeafRun> runs, LoadRuns(txn, dbis.meta));
-  if (runs.empty()) return Status::NotFound("leaf hash not in the log");
-  Cursor cur;
-  int rc = cur.Open(txn, dbis.leafruns);
-  if (rc != 0) return LmdbError("opening cursor", rc);
   std::vector<uint64_t> candidates;
-  for (const LeafRun& run : runs)
-    LEDGER_RETURN_IF_ERROR(RunCandidates(cur.get(), run.id, Prefix48(PrefixOf(leaf)), size, &candidates));
+  if (frozen) frozen->Candidates(Prefix48(PrefixOf(leaf)), size, &candidates);
+  // The directory is fixed for a snapshot or a batch: read it once.
+  if (!runs_cache->has_value()) {
+    LEDGER_ASSIGN_OR_RETURN(std::vector<RunProbe> loaded, LoadRunsForLookup(read_txn, dbis));
+    *runs_cache = std::move(loaded);
+  }
+  std::vector<RunProbe>& runs = **runs_cache;
+  Cursor cur;  // opened for the first run the filter does not rule out
+  const uint64_t prefix48 = Prefix48(PrefixOf(leaf));
+  for (RunProbe& probe : runs) {
+    LEDGER_ASSIGN_OR_RETURN(bool maybe, BloomMayContain(read_txn, dbis.leafbloom, &probe, prefix48));
+    if (!maybe) continue;
+    if (!cur.get()) {
+      int rc = cur.Open(read_txn, dbis.leafruns);
+      if (rc != 0) return LmdbError("opening cursor", rc);
+    }
+    LEDGER_RETURN_IF_ERROR(RunCandidates(cur.get(), probe.run.id, prefix48, size, &candidates));
+  }
   for (uint64_t index : candidates) {
     std::vector<Hash> got;
     LEDGER_RETURN_IF_ERROR(ReadNodes({NodeId{0, index}}, &got, lookup));
@@ -793,8 +1126,9 @@ Status MigrateFormat2(MDB_txn* txn, const Dbis& dbis) {
 // SnapshotReader is a LogReader over one LMDB read transaction.
 class SnapshotReader final : public LogReader {
  public:
-  SnapshotReader(Txn txn, Dbis dbis, std::shared_ptr<const PendingLeaves> pending)
-      : txn_(std::move(txn)), dbis_(dbis), pending_(std::move(pending)) {
+  SnapshotReader(Txn txn, Dbis dbis, std::shared_ptr<const PendingLeaves> pending,
+                 std::shared_ptr<const FrozenLeaves> frozen)
+      : txn_(std::move(txn)), dbis_(dbis), pending_(std::move(pending)), frozen_(std::move(frozen)) {
     lookup_ = [this](int g, uint64_t c) { return GetChunk(txn_.get(), dbis_.tree, g, c, size_); };
   }
 
@@ -860,7 +1194,7 @@ class SnapshotReader final : public LogReader {
   }
 
   StatusOr<uint64_t> FindLeaf(const Hash& leaf_hash) const override {
-    return FindLeafIn(txn_.get(), dbis_, leaf_hash, size_, lookup_, pending_.get());
+    return FindLeafIn(dbis_, leaf_hash, size_, lookup_, pending_.get(), frozen_.get(), txn_.get(), &runs_);
   }
 
   StatusOr<std::optional<Bytes>> GetState(ByteView key) const override {
@@ -887,6 +1221,8 @@ class SnapshotReader final : public LogReader {
   Txn txn_;
   Dbis dbis_;
   std::shared_ptr<const PendingLeaves> pending_;
+  std::shared_ptr<const FrozenLeaves> frozen_;
+  mutable std::optional<std::vector<RunProbe>> runs_;  // the leaf-index directory, once read
   ChunkLookup lookup_;
   uint64_t size_ = 0;
   Hash root_{};
@@ -905,7 +1241,10 @@ struct Store::Impl {
   CompactRange range;
   Partials partials;
   std::string origin;
-  std::shared_ptr<PendingLeaves> pending = std::make_shared<PendingLeaves>();
+  std::shared_ptr<PendingLeaves> pending;  // made by Open, sized for the merge threshold
+  // The leaf-index merge in progress (the writer's) and its frozen leaves.
+  std::optional<LeafMerge> merge;
+  std::shared_ptr<const FrozenLeaves> frozen;
   uint64_t indexed_size = 0;  // leaves [0, indexed_size) are in the on-disk leaf index (leafruns)
 
   StatusOr<Txn> Begin(unsigned flags) const {
@@ -926,6 +1265,12 @@ struct WriteBatch::Impl {
   std::unordered_map<std::string, uint64_t> batch_leaves;  // leaf hash -> index, this batch
   std::vector<std::pair<uint64_t, uint64_t>> batch_prefixes;  // (prefix, index), this batch
   std::shared_ptr<PendingLeaves> pending;
+  std::shared_ptr<const FrozenLeaves> frozen;
+  // Lookups in the on-disk leaf index go through a read transaction of the
+  // state the batch started from (the batch's own leaves are in
+  // batch_leaves), so that filter chunks stay in place between lookups.
+  Txn lookup_txn;
+  std::optional<std::vector<RunProbe>> runs;  // the leaf-index directory, once read
   uint64_t indexed_size = 0;
   uint64_t start_size = 0;  // tree size when the batch began
   std::string origin;
@@ -959,12 +1304,13 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     return Status::IOError("cannot create " + options.dir + ": " + std::strerror(errno));
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->pending = std::make_shared<PendingLeaves>(options.leaf_index_merge_threshold);
   MDB_env* env = nullptr;
   int rc = mdb_env_create(&env);
   if (rc != 0) return LmdbError("creating LMDB environment", rc);
   impl->env.reset(env);
   if ((rc = mdb_env_set_mapsize(env, options.map_size)) != 0) return LmdbError("setting map size", rc);
-  if ((rc = mdb_env_set_maxdbs(env, 8)) != 0) return LmdbError("setting max dbs", rc);
+  if ((rc = mdb_env_set_maxdbs(env, 16)) != 0) return LmdbError("setting max dbs", rc);
   if ((rc = mdb_env_set_maxreaders(env, options.max_readers)) != 0) return LmdbError("setting max readers", rc);
   // MDB_NOTLS: read transactions are not tied to threads (HTTP workers).
   unsigned flags = MDB_NOTLS | (options.durable ? 0 : MDB_NOSYNC);
@@ -978,6 +1324,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     };
     if ((rc = open("entries", 0, &impl->dbis.entries)) != 0 || (rc = open("bundles", 0, &impl->dbis.bundles)) != 0 ||
         (rc = open("tree", 0, &impl->dbis.tree)) != 0 || (rc = open("leafruns", 0, &impl->dbis.leafruns)) != 0 ||
+        (rc = open("leafbloom", MDB_INTEGERKEY, &impl->dbis.leafbloom)) != 0 ||
         (rc = open("meta", 0, &impl->dbis.meta)) != 0 || (rc = open("state", 0, &impl->dbis.state)) != 0)
       return LmdbError("opening databases", rc);
     LEDGER_ASSIGN_OR_RETURN(auto format, GetValue(txn.get(), impl->dbis.meta, "format"));
@@ -1080,13 +1427,15 @@ StatusOr<std::unique_ptr<LogReader>> Store::Read() const {
   // commits, then swaps the generation under mu): a snapshot from before a
   // merge keeps the old generation, which still holds the merged leaves.
   std::shared_ptr<const PendingLeaves> pending;
+  std::shared_ptr<const FrozenLeaves> frozen;
   Txn txn;
   {
     std::lock_guard<std::mutex> l(impl_->mu);
     LEDGER_ASSIGN_OR_RETURN(txn, impl_->Begin(MDB_RDONLY));
     pending = impl_->pending;
+    frozen = impl_->frozen;
   }
-  auto reader = std::make_unique<SnapshotReader>(std::move(txn), impl_->dbis, std::move(pending));
+  auto reader = std::make_unique<SnapshotReader>(std::move(txn), impl_->dbis, std::move(pending), std::move(frozen));
   LEDGER_RETURN_IF_ERROR(reader->Load());
   return std::unique_ptr<LogReader>(std::move(reader));
 }
@@ -1126,7 +1475,7 @@ StatusOr<StoreStats> Store::Stats() const {
   out.used_pages = info.me_last_pgno + 1;
   const Dbis& d = impl_->dbis;
   std::pair<const char*, MDB_dbi> dbs[] = {
-      {"entries", d.entries}, {"bundles", d.bundles}, {"tree", d.tree}, {"leafruns", d.leafruns},
+      {"entries", d.entries}, {"bundles", d.bundles}, {"tree", d.tree}, {"leafruns", d.leafruns}, {"leafbloom", d.leafbloom},
       {"meta", d.meta},       {"state", d.state}};
   for (const auto& [name, dbi] : dbs) {
     if ((rc = mdb_stat(txn.get(), dbi, &st)) != 0) return LmdbError("reading database statistics", rc);
@@ -1137,6 +1486,7 @@ StatusOr<StoreStats> Store::Stats() const {
   out.leaf_index_runs = runs.size();
   std::lock_guard<std::mutex> l(impl_->mu);
   out.pending_leaves = impl_->pending->size();
+  out.merging_leaves = impl_->frozen ? impl_->frozen->pairs.size() : 0;
   return out;
 }
 
@@ -1158,6 +1508,7 @@ StatusOr<std::unique_ptr<WriteBatch>> Store::BeginWrite() {
     bi->partials = impl_->partials;
     bi->origin = impl_->origin;
     bi->pending = impl_->pending;
+    bi->frozen = impl_->frozen;
     bi->indexed_size = impl_->indexed_size;
     bi->start_size = impl_->range.size();
   }
@@ -1169,6 +1520,7 @@ StatusOr<std::unique_ptr<WriteBatch>> Store::BeginWrite() {
 WriteBatch::WriteBatch(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 WriteBatch::~WriteBatch() {
+  impl_->lookup_txn.Reset();
   impl_->txn.Reset();
   impl_->store->writer_active = false;
 }
@@ -1180,7 +1532,11 @@ StatusOr<uint64_t> WriteBatch::FindLeaf(const Hash& leaf_hash) {
   Impl& b = *impl_;
   auto it = b.batch_leaves.find(std::string(HashView(leaf_hash)));
   if (it != b.batch_leaves.end()) return it->second;
-  return FindLeafIn(b.txn.get(), b.store->dbis, leaf_hash, b.range.size(), b.lookup, b.pending.get());
+  if (!b.lookup_txn.get()) {
+    LEDGER_ASSIGN_OR_RETURN(b.lookup_txn, b.store->Begin(MDB_RDONLY));
+  }
+  return FindLeafIn(b.store->dbis, leaf_hash, b.range.size(), b.lookup, b.pending.get(), b.frozen.get(),
+                    b.lookup_txn.get(), &b.runs);
 }
 
 StatusOr<Bytes> WriteBatch::GetEntry(uint64_t index) {
@@ -1285,6 +1641,8 @@ Status WriteBatch::Commit() {
   Impl& b = *impl_;
   if (b.finished) return Status::FailedPrecondition("write batch already finished");
   b.finished = true;
+  b.lookup_txn.Reset();
+  b.runs.reset();
   if (b.failed) {
     // Keep the code (e.g. ResourceExhausted for a full map) so callers of
     // Commit see why, as documented.
@@ -1321,12 +1679,18 @@ Status WriteBatch::Commit() {
     int rc = mdb_put(txn, b.store->dbis.tree, &k, &v, exists ? 0 : MDB_APPEND);
     if (rc != 0) return LmdbError("writing hashes", rc);
   }
-  // New leaves go to the in-memory index; past the threshold, everything
-  // pending is merged into the LMDB leaf index in key order, in this txn.
-  bool merge = b.pending->size() + b.batch_prefixes.size() >= b.store->options.leaf_index_merge_threshold;
-  if (merge) {
+  // New leaves go to the in-memory index before the commit, so no snapshot
+  // of the new size misses them; an entry left by a failed batch is
+  // harmless (lookups confirm the hash). Once the threshold is pending and
+  // no merge is running, they are frozen and a merge starts; a running
+  // merge advances by a share of its pairs proportional to this batch's
+  // leaves (see LeafMergeBudget), on a copy kept only if the txn commits.
+  for (const auto& [prefix, index] : b.batch_prefixes) b.pending->Add(prefix, index);
+  const StoreOptions& opts = b.store->options;
+  std::optional<LeafMerge> merge = b.store->merge;
+  bool started = false, finished = false;
+  if (!merge && b.pending->size() >= opts.leaf_index_merge_threshold) {
     std::vector<std::pair<uint64_t, uint64_t>> all = b.pending->Sorted();
-    all.insert(all.end(), b.batch_prefixes.begin(), b.batch_prefixes.end());
     std::vector<LeafPair> incoming;
     incoming.reserve(all.size());
     for (const auto& [prefix, index] : all) {
@@ -1336,16 +1700,23 @@ Status WriteBatch::Commit() {
     }
     std::sort(incoming.begin(), incoming.end());
     LEDGER_ASSIGN_OR_RETURN(std::vector<LeafRun> runs, LoadRuns(txn, b.store->dbis.meta));
-    LEDGER_ASSIGN_OR_RETURN(runs, MergeLeafRuns(txn, b.store->dbis.leafruns, std::move(runs), std::move(incoming),
-                                                b.store->options.leaf_index_merge_threshold));
-    LEDGER_RETURN_IF_ERROR(PutMeta(txn, b.store->dbis.meta, "leafruns", EncodeRuns(runs)));
-    std::string indexed;
-    AppendU64(&indexed, b.range.size());
-    LEDGER_RETURN_IF_ERROR(PutMeta(txn, b.store->dbis.meta, "indexed_size", indexed));
-  } else {
-    // Before the commit, so no snapshot of the new size misses them; an
-    // entry left by a failed batch is harmless (lookups confirm the hash).
-    for (const auto& [prefix, index] : b.batch_prefixes) b.pending->Add(prefix, index);
+    LEDGER_ASSIGN_OR_RETURN(LeafMerge started_merge,
+                            LeafMerge::Start(txn, b.store->dbis, std::move(runs),
+                                             std::make_shared<const FrozenLeaves>(std::move(incoming)),
+                                             opts.leaf_index_merge_threshold, b.range.size()));
+    merge = std::move(started_merge);
+    started = true;
+  }
+  if (merge) {
+    LEDGER_RETURN_IF_ERROR(merge->Advance(txn, LeafMergeBudget(*merge, b.range.size(), opts)));
+    if (merge->done()) {
+      LEDGER_ASSIGN_OR_RETURN(std::vector<LeafRun> runs, merge->Finish(txn));
+      LEDGER_RETURN_IF_ERROR(PutMeta(txn, b.store->dbis.meta, "leafruns", EncodeRuns(runs)));
+      std::string indexed;
+      AppendU64(&indexed, merge->indexed_size());
+      LEDGER_RETURN_IF_ERROR(PutMeta(txn, b.store->dbis.meta, "indexed_size", indexed));
+      finished = true;
+    }
   }
   std::string size;
   AppendU64(&size, b.range.size());
@@ -1355,9 +1726,19 @@ Status WriteBatch::Commit() {
   int rc = b.txn.Commit();
   if (rc != 0) return LmdbError("committing", rc);
   std::lock_guard<std::mutex> l(b.store->mu);
-  if (merge) {
-    b.store->pending = std::make_shared<PendingLeaves>();
-    b.store->indexed_size = b.range.size();
+  // A snapshot taken between the commit and here has the old pending
+  // generation, which holds every frozen leaf; one taken after has the
+  // frozen leaves, or the published run.
+  if (started) {
+    b.store->pending = std::make_shared<PendingLeaves>(b.store->options.leaf_index_merge_threshold);
+    b.store->frozen = merge->incoming();
+  }
+  if (finished) {
+    b.store->frozen = nullptr;
+    b.store->indexed_size = merge->indexed_size();
+    b.store->merge.reset();
+  } else {
+    b.store->merge = std::move(merge);
   }
   b.store->range = std::move(b.range);
   b.store->partials = std::move(b.partials);

@@ -12,12 +12,70 @@ const char kLastCommitmentKey[] = "i/last";
 const char kPendingAccessPrefix[] = "y/";
 
 Bytes SubjectNodeKey(unsigned depth, const SubjectTag& prefix) {
-  // Bits at and after |depth| are zero, so ceil(depth / 8) bytes say it all.
-  Bytes k = "s/";
-  AppendU16(&k, static_cast<uint16_t>(depth));
-  k.append(reinterpret_cast<const char*>(prefix.data()), (std::min(depth, 256u) + 7) / 8);
+  // Nodes are grouped in tiles of 8 levels: depths 8b..8b+7 under the same
+  // first b bytes share the key prefix "t/" u8(b) || those bytes, and within
+  // a tile a node sorts by (its bits of byte b, depth): after its ancestors
+  // in the tile, before its subtree. The nodes of one path are then in one
+  // tile per 8 levels, so a commitment dirties a few LMDB pages per access
+  // instead of one per level (SPEC.md section 10).
+  depth = std::min(depth, 256u);
+  const unsigned band = depth / 8, within = depth % 8;
+  Bytes k = "t/";
+  k.push_back(static_cast<char>(band));
+  k.append(reinterpret_cast<const char*>(prefix.data()), band);
+  const uint8_t mask = static_cast<uint8_t>(0xff00u >> within);  // the top |within| bits
+  k.push_back(static_cast<char>(band < 32 ? (prefix[band] & mask) : 0));
+  k.push_back(static_cast<char>(within));
   return k;
 }
+
+namespace {
+
+// MigrateSubjectNodes moves the subject tree's nodes from the layout before
+// tiles ("s/" u16be(depth) || the first ceil(depth/8) bytes of the prefix)
+// to SubjectNodeKey, 16,384 nodes per transaction: each moves whole nodes,
+// so a crash leaves every node in one place and the next start goes on.
+// The tree is read only after this returns.
+Status MigrateSubjectNodes(Store& store) {
+  LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
+  std::unique_ptr<WriteBatch> batch;
+  uint64_t moved = 0;
+  Status status;
+  Status walked = reader->ForEachState("s/", [&](ByteView key, ByteView value) {
+    if (!status.ok()) return;
+    if (key.size() < 4) {
+      status = Status::Corruption("subject node key of the old layout is malformed");
+      return;
+    }
+    const unsigned depth = static_cast<uint8_t>(key[2]) << 8 | static_cast<uint8_t>(key[3]);
+    if (depth > 256 || key.size() != 4 + (depth + 7) / 8) {
+      status = Status::Corruption("subject node key of the old layout is malformed");
+      return;
+    }
+    SubjectTag prefix{};
+    std::memcpy(prefix.data(), key.data() + 4, key.size() - 4);
+    if (!batch) {
+      auto begun = store.BeginWrite();
+      if (!begun.ok()) {
+        status = begun.status();
+        return;
+      }
+      batch = std::move(*begun);
+    }
+    status = batch->PutState(SubjectNodeKey(depth, prefix), value);
+    if (status.ok()) status = batch->DeleteState(key);
+    if (status.ok() && ++moved % 16384 == 0) {
+      status = batch->Commit();
+      batch.reset();
+    }
+  });
+  LEDGER_RETURN_IF_ERROR(walked);
+  LEDGER_RETURN_IF_ERROR(status);
+  if (batch) LEDGER_RETURN_IF_ERROR(batch->Commit());
+  return Status::OK();
+}
+
+}  // namespace
 
 Bytes EncodeSubjectNode(const SubjectNode& node) {
   Bytes v;
@@ -136,8 +194,8 @@ Status StateSubjectNodeStore::PutNode(unsigned depth, const SubjectTag& prefix, 
   return state_.Put(SubjectNodeKey(depth, prefix), EncodeSubjectNode(node));
 }
 
-Status StateSubjectNodeStore::DeleteNode(unsigned, const SubjectTag&) {
-  return Status::FailedPrecondition("a StateStore cannot delete subject index nodes");
+Status StateSubjectNodeStore::DeleteNode(unsigned depth, const SubjectTag& prefix) {
+  return state_.Delete(SubjectNodeKey(depth, prefix));
 }
 
 StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& store, StateStore& state,
@@ -261,6 +319,7 @@ SubjectIndexer::SubjectIndexer(const NoteSigner* log_key, SubjectIndexerOptions 
     : log_key_(log_key), interval_ms_(options.interval.count()), max_accesses_(std::max<size_t>(1, options.max_accesses)) {}
 
 Status SubjectIndexer::Recover(Store& store) {
+  LEDGER_RETURN_IF_ERROR(MigrateSubjectNodes(store));
   pending_.clear();
   pending_count_ = 0;
   first_pending_.reset();

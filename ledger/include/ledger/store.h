@@ -45,9 +45,13 @@ struct StoreOptions {
   unsigned max_readers = 1024;
   bool durable = true;                   // fsync on every commit (tests/bench may turn off)
   // New leaves are indexed by hash in memory and merged into the LMDB leaf
-  // index in one sorted run once this many are pending (bounds memory and
+  // index in sorted runs once this many are pending (bounds memory and
   // amortises random B-tree writes; see store.cc).
   uint64_t leaf_index_merge_threshold = uint64_t{1} << 18;
+  // A merge is spread over the commits that follow it, each writing its
+  // share of the merged pairs but at least this many (small merges finish
+  // in one commit).
+  uint64_t leaf_index_merge_min_step = 4096;
 };
 
 // LogReader is the read-only half of the log: a consistent view at one
@@ -93,6 +97,7 @@ struct StoreStats {
   std::vector<StoreDbStats> dbs;
   uint64_t leaf_index_runs = 0;   // runs in the on-disk leaf index (SPEC.md §7)
   uint64_t pending_leaves = 0;    // leaves indexed only in memory
+  uint64_t merging_leaves = 0;    // leaves frozen for the leaf-index merge in progress (0: none)
 };
 
 class Store {

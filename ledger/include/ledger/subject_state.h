@@ -6,7 +6,8 @@
 //
 // State keys (binary; the names' characters exclude '/' and the tag and
 // integers have fixed widths, so every prefix scan is exact):
-//   s/ u16be(depth) prefix[0 .. ceil(depth/8)) tree node: 0x00 || hash (inner)
+//   t/ u8(b) prefix[0 .. b) u8(prefix[b] masked) u8(depth - 8b), b = depth/8:
+//                                             tree node: 0x00 || hash (inner)
 //                                             or 0x01 || tag || value (leaf;
 //                                             its hash is recomputed on read)
 //   x/ tag u64be(index)                       "" : access entry |index| has |tag|
@@ -16,14 +17,16 @@
 //   q/<holder>/<accessor>/ u64be(index)       "<version>": policy entry |index|
 //   i/last                                    "<index> <subjects> <accesses>" of
 //                                             the latest index commitment
-// The s/ nodes change only when a commitment is appended, so in every read
+// The t/ nodes change only when a commitment is appended, so in every read
 // snapshot they hold exactly the tree of the latest commitment's root. q/
 // and y/ keys are written with their entries; a commitment turns the y/
 // keys it covers into x/ keys, all in key order. Why: a y/ key lands at the
 // end of its range (indices increase), so a batch of accesses dirties a
 // few LMDB pages instead of one random page per access, and the x/ (and
-// s/) keys of a whole commitment interval are written in one sorted pass,
-// each page once per commitment rather than once per batch.
+// t/) keys of a whole commitment interval are written in one sorted pass,
+// each page once per commitment rather than once per batch. t/ keys group
+// a path's nodes by tiles of 8 levels, so that pass dirties a few pages
+// per access rather than one per tree level.
 //
 // Thread-safety: the node stores are used by one thread at a time, like the
 // batch or reader under them. SubjectIndexer is called on the sequencer
@@ -96,8 +99,7 @@ class ReaderSubjectNodeStore : public SubjectNodeStore {
 };
 
 // StateSubjectNodeStore keeps the tree in any StateStore (the replay into
-// a MemoryStateStore). StateStore cannot delete: DeleteNode fails
-// (FailedPrecondition); the tree algorithms never delete.
+// a MemoryStateStore).
 class StateSubjectNodeStore : public SubjectNodeStore {
  public:
   explicit StateSubjectNodeStore(StateStore& state) : state_(state) {}
@@ -119,7 +121,7 @@ StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& nodes, StateStore&
                                             const std::map<SubjectTag, std::vector<uint64_t>>& pending,
                                             uint64_t position);
 
-// SubjectIndexReplay derives the subject index state (x/, y/, q/, s/ and
+// SubjectIndexReplay derives the subject index state (x/, y/, q/, t/ and
 // i/last keys) from the log's entries, fed in order, into |state|, exactly as
 // ledgerd writes it: rebuilding the state from the log alone. Not
 // thread-safe.
@@ -170,7 +172,9 @@ class SubjectIndexer {
   // |log_key| signs the commitments and must outlive the indexer.
   SubjectIndexer(const NoteSigner* log_key, SubjectIndexerOptions options);
 
-  // Recover rebuilds the pending accesses from the entries after the last
+  // Recover first moves tree nodes stored under the layout before tiles
+  // (s/ keys) to their t/ keys, then rebuilds the pending accesses from
+  // the entries after the last
   // commitment and writes their y/ keys where missing (a data directory
   // from before y/ keys existed). For a log without any commitment (also
   // one written before the subject index existed) it also writes the q/
