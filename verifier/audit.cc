@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <functional>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -225,6 +227,10 @@ AuditReplay::AuditReplay(Bytes log_public_key, int64_t max_skew, std::string wit
   for (const char* k : kKinds) by_kind_[k] = 0;
 }
 
+void AuditReplay::SetRequestIdMemory(uint64_t budget, const std::string& spill_dir) {
+  state_.mutable_ids() = RequestIdSet(64, Bytes(), budget, spill_dir);
+}
+
 void AuditReplay::SetEntrySource(std::function<ledger::StatusOr<Bytes>(uint64_t)> source) {
   state_.set_resolver([source = std::move(source)](
                           uint64_t index) -> ledger::StatusOr<std::optional<AuditStateStore::ResolvedRequest>> {
@@ -302,10 +308,12 @@ Status AuditReplay::Feed(uint64_t index, ByteView entry, const Hash& leaf_hash,
     // LedgerRules::Check's answer (nothing it reads changed since it said
     // so for the triple); anything else goes through Check below.
     std::string request_key = RequestKeyOf(a.accessor, a.request_id);
-    if (!state_.MaybeSeen(request_key)) {
+    uint64_t fp = 0;
+    LEDGER_ASSIGN_OR_RETURN(bool maybe_seen, state_.MaybeSeen(request_key, &fp));
+    if (!maybe_seen) {
       auto cached = policy_cache_.find(a.holder + "\n" + a.accessor + "\n" + e.envelope.public_key);
       if (cached != policy_cache_.end() && ledger::LedgerRules::CheckDisclosed(cached->second, a).ok())
-        return state_.RecordNew(request_key, index);
+        return state_.RecordNew(fp, index);
     }
   }
 
@@ -349,24 +357,40 @@ Status AuditReplay::Feed(uint64_t index, ByteView entry, const Hash& leaf_hash,
 }
 
 Status AuditReplay::IndexAccess(const ledger::SubjectTag& tag, uint64_t index) {
-  auto it = index_pending_.find(tag);
-  if (it == index_pending_.end()) {
-    LEDGER_ASSIGN_OR_RETURN(auto current, ledger::LookupSubjectValue(index_, tag));
-    if (!current) index_summary_.subjects++;
-    it = index_pending_.emplace(tag, current ? *current : ledger::SubjectValue()).first;
-  }
-  it->second = ledger::ExtendSubjectValue(it->second, index);
+  // Only queued: the flush reads each tag's current value in its one pass
+  // over the tree, so an access costs no lookup here.
+  index_pending_.emplace_back(tag, index);
   index_summary_.accesses++;
   // Bound the pending updates on a log that commits rarely (or never).
-  if (index_pending_.size() >= 65536) return FlushIndex();
+  if (index_pending_.size() >= kMaxPendingIndexUpdates) return FlushIndex();
   return Status::OK();
 }
 
 Status AuditReplay::FlushIndex() {
   if (index_pending_.empty()) return Status::OK();
-  std::vector<std::pair<ledger::SubjectTag, ledger::SubjectValue>> updates(index_pending_.begin(), index_pending_.end());
+  // By tag, and in log order within a tag (the chain extends in log order).
+  std::sort(index_pending_.begin(), index_pending_.end());
+  std::vector<ledger::SubjectTag> tags;
+  std::vector<size_t> starts;  // tags[i]'s accesses are index_pending_[starts[i] .. starts[i + 1])
+  for (size_t k = 0; k < index_pending_.size(); k++) {
+    if (k == 0 || index_pending_[k].first != index_pending_[k - 1].first) {
+      tags.push_back(index_pending_[k].first);
+      starts.push_back(k);
+    }
+  }
+  starts.push_back(index_pending_.size());
+  uint64_t new_subjects = 0;
+  auto root = ledger::UpdateSubjectValues(
+      index_, tags, [&](size_t i, const std::optional<ledger::SubjectValue>& current) {
+        if (!current) new_subjects++;
+        ledger::SubjectValue v = current ? *current : ledger::SubjectValue();
+        for (size_t k = starts[i]; k < starts[i + 1]; k++) v = ledger::ExtendSubjectValue(v, index_pending_[k].second);
+        return v;
+      });
   index_pending_.clear();
-  LEDGER_ASSIGN_OR_RETURN(index_summary_.root, ledger::ApplySubjectUpdates(index_, updates));
+  if (!root.ok()) return root.status();
+  index_summary_.root = *root;
+  index_summary_.subjects += new_subjects;
   return Status::OK();
 }
 
@@ -427,7 +451,13 @@ Status AuditReplay::SaveState(const std::string& path, const std::string& log_vk
   const RequestIdSet& ids = state_.ids();
   w.Line("request-ids", ledger::Base64UrlEncode(ids.key()) + " " + std::to_string(ids.fingerprint_bits()) + " " +
                             std::to_string(ids.size()));
-  ids.ForEach([&](uint64_t fp, uint64_t index) { w.Line("request", std::to_string(fp) + " " + std::to_string(index)); });
+  Status listed =
+      ids.ForEach([&](uint64_t fp, uint64_t index) { w.Line("request", std::to_string(fp) + " " + std::to_string(index)); });
+  if (!listed.ok()) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return listed;
+  }
   // The subject index: its counters and root, then every tag's value (the
   // tree is rebuilt from them on load and must give the same root).
   const SubjectIndexSummary& ix = index_summary_;
@@ -460,9 +490,15 @@ Status AuditReplay::SaveState(const std::string& path, const std::string& log_vk
 }
 
 Status AuditReplay::LoadState(const std::string& path, const std::string& log_vkey, std::string* checkpoint_note) {
-  LEDGER_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+  // Read line by line: the file holds a line per request id, and a copy
+  // of it in memory would grow with the log.
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    auto unreadable = ReadWholeFile(path);  // NotFound or IOError, as for other files
+    if (!unreadable.ok()) return unreadable.status();
+    return Status::IOError("cannot read " + path);
+  }
   auto bad = [&](const std::string& why) { return Status::Corruption("audit state " + path + ": " + why); };
-  std::istringstream in(text);
   std::string line;
   uint64_t line_no = 0;
   uint64_t size = 0;
@@ -559,7 +595,8 @@ Status AuditReplay::LoadState(const std::string& path, const std::string& log_vk
       auto n = ledger::ParseUint64(count);
       if (!k.ok() || k->size() != 16 || !b.ok() || *b < 1 || *b > 64 || !n.ok() || state_.ids().size() != 0)
         return bad("line " + std::to_string(line_no) + ": bad request-ids line");
-      state_.mutable_ids() = RequestIdSet(static_cast<unsigned>(*b), *k);
+      const RequestIdSet& ids = state_.ids();
+      state_.mutable_ids() = RequestIdSet(static_cast<unsigned>(*b), *k, ids.memory_budget(), ids.spill_dir());
       expected_requests = *n;
       have_request_ids = true;
     } else if (tag == "request") {
@@ -859,6 +896,10 @@ Options:
   --max-skew SECONDS   allowed backwards step of access times [300]
   --checkpoint FILE    audit up to this signed checkpoint instead of the
                        log's latest ("-": stdin)
+  --request-id-memory BYTES
+                       memory for the request ids seen [33554432]; beyond
+                       it they spill to an unlinked temporary file in
+                       $TMPDIR (else next to --state, else /tmp)
 )" LEDGER_VERIFY_WITNESS_HELP R"(  --json               print the report as JSON (documented in
                        verifier/audit.h; stable)
   --help               show this help
@@ -921,8 +962,25 @@ int RunAudit(const Args& args) {
     return Failed("the checkpoint does not verify: " + cp.status().message());
   }
 
+  uint64_t id_memory = RequestIdSet::kDefaultMemoryBudget;
+  if (args.Has("--request-id-memory")) {
+    auto n = ParseCount("--request-id-memory", args.Get("--request-id-memory"), 0, uint64_t{1} << 40);
+    if (!n.ok()) return UsageError(n.status().message());
+    id_memory = *n;
+  }
   std::string vkey = key->VerifierKeyString();
   AuditReplay replay(Bytes(key->public_key()), max_skew, WitnessPolicyString(*witnesses));
+  {
+    // Spilled request ids go to $TMPDIR, else next to the state file.
+    std::string spill_dir;
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::string sp = args.Get("--state");
+    if ((!tmpdir || !*tmpdir) && !sp.empty()) {
+      auto slash = sp.rfind('/');
+      spill_dir = slash == std::string::npos ? "." : slash == 0 ? "/" : sp.substr(0, slash);
+    }
+    replay.SetRequestIdMemory(id_memory, spill_dir);
+  }
   // A request id's fingerprint that matches is settled by reading the
   // entry it points to again: only an entry proven to be in the audited
   // tree counts (the log could serve other bytes the second time). Any
@@ -1107,6 +1165,7 @@ const Command kAuditCommand = {
      {"--connections", true},
      {"--max-skew", true},
      {"--checkpoint", true},
+     {"--request-id-memory", true},
      kWitnessFlag,
      kQuorumFlag,
      {"--json", false}},

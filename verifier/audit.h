@@ -7,7 +7,8 @@
 //     policies in force, request ids), with the clock check off because
 //     history is replayed long after it was written; request ids are kept
 //     as fingerprints and settled exactly by reading the entry again
-//     (request_ids.h), so memory is ~25 bytes per access, not ~280;
+//     (request_ids.h), ~25 bytes per access up to a memory budget
+//     (SetRequestIdMemory) and spilled to a temporary file beyond it;
 //   - the subject index (SPEC.md §14): every access entry's leaf index in
 //     its tag's chain, in a MemorySubjectNodeStore tree, updated in one
 //     batch per commitment as ledgerd does; every index commitment entry
@@ -179,6 +180,12 @@ class AuditReplay {
   // to. Without a source, a matching fingerprint is an Internal error.
   void SetEntrySource(std::function<ledger::StatusOr<ledger::Bytes>(uint64_t index)> source);
 
+  // SetRequestIdMemory bounds the memory of the request-id set (beyond it,
+  // ids spill to an unlinked temporary file in |spill_dir|, or $TMPDIR, or
+  // /tmp; request_ids.h). Call it before Feed and LoadState.
+  void SetRequestIdMemory(uint64_t budget, const std::string& spill_dir);
+  const RequestIdSet& request_ids() const { return state_.ids(); }
+
   uint64_t size() const { return range_.size(); }
   ledger::Hash Root() const { return range_.Root(); }
   uint64_t entries() const { return entries_; }
@@ -234,11 +241,12 @@ class AuditReplay {
   std::map<std::string, uint64_t> by_kind_;
   AccessCounts accesses_;
   std::vector<Violation> violations_;
-  // The subject index rebuilt by replay: the tree, the values of tags
-  // changed since the last commitment (applied in one batch, as ledgerd
-  // does), and its counters.
+  // The subject index rebuilt by replay: the tree, the (tag, entry index)
+  // of every access since the last commitment (applied in one batch, as
+  // ledgerd does), and its counters.
+  static constexpr size_t kMaxPendingIndexUpdates = 65536;
   ledger::MemorySubjectNodeStore index_;
-  std::map<ledger::SubjectTag, ledger::SubjectValue> index_pending_;
+  std::vector<std::pair<ledger::SubjectTag, uint64_t>> index_pending_;
   SubjectIndexSummary index_summary_;
 };
 
