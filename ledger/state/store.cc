@@ -174,6 +174,19 @@ class PendingLeaves {
     std::lock_guard<std::mutex> l(mu_);
     return used_;
   }
+  // ForEach calls |fn(prefix, index)| for every leaf, in no order.
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const Slot& slot : slots_)
+      if (slot.index_plus1 != 0) fn(slot.prefix, slot.index_plus1 - 1);
+  }
+  // Clear empties the table, keeping its memory.
+  void Clear() {
+    std::lock_guard<std::mutex> l(mu_);
+    std::fill(slots_.begin(), slots_.end(), Slot{});
+    used_ = 0;
+  }
   // Sorted returns (prefix, index) pairs in key order, for the merge.
   std::vector<std::pair<uint64_t, uint64_t>> Sorted() const {
     std::lock_guard<std::mutex> l(mu_);
@@ -645,7 +658,11 @@ uint64_t LevelCapacity(uint64_t threshold, int level) {
 // Prefixes are uniform, so a table of where each top-bits bucket starts
 // finds a prefix's pairs with two memory reads instead of a binary search.
 struct FrozenLeaves {
-  explicit FrozenLeaves(std::vector<LeafPair> sorted) : pairs(std::move(sorted)) {
+  FrozenLeaves() = default;
+  explicit FrozenLeaves(std::vector<LeafPair> sorted) : pairs(std::move(sorted)) { Index(); }
+  // Index fills |starts| for the sorted |pairs| (reusing its memory).
+  void Index() {
+    bucket_bits = 1;
     while (bucket_bits < 20 && (uint64_t{4} << bucket_bits) < pairs.size()) bucket_bits++;  // ~4 pairs a bucket
     starts.resize((size_t{1} << bucket_bits) + 1);
     size_t at = 0;
@@ -1245,6 +1262,10 @@ struct Store::Impl {
   // The leaf-index merge in progress (the writer's) and its frozen leaves.
   std::optional<LeafMerge> merge;
   std::shared_ptr<const FrozenLeaves> frozen;
+  // Memory kept for the next freeze (see WriteBatch::Commit); made here and
+  // only ever shared read-only.
+  std::shared_ptr<PendingLeaves> spare_pending;
+  std::shared_ptr<FrozenLeaves> spare_frozen;
   uint64_t indexed_size = 0;  // leaves [0, indexed_size) are in the on-disk leaf index (leafruns)
 
   StatusOr<Txn> Begin(unsigned flags) const {
@@ -1689,20 +1710,34 @@ Status WriteBatch::Commit() {
   const StoreOptions& opts = b.store->options;
   std::optional<LeafMerge> merge = b.store->merge;
   bool started = false, finished = false;
+  // Memory for the next pending generation and the frozen leaves is
+  // reused from the last freeze once no snapshot holds it, so that
+  // ledgerd's memory stays flat instead of being freed and taken again at
+  // every merge.
+  std::shared_ptr<PendingLeaves> next_pending;
   if (!merge && b.pending->size() >= opts.leaf_index_merge_threshold) {
-    std::vector<std::pair<uint64_t, uint64_t>> all = b.pending->Sorted();
-    std::vector<LeafPair> incoming;
-    incoming.reserve(all.size());
-    for (const auto& [prefix, index] : all) {
-      if (index >= b.range.size()) continue;  // stale: from a batch that failed
-      if (index >= kMaxIndexedLeaf) return Status::ResourceExhausted("leaf index holds at most 2^40 leaves");
-      incoming.push_back(LeafPair{Prefix48(prefix), index});
+    std::shared_ptr<FrozenLeaves> frozen;
+    {
+      std::lock_guard<std::mutex> l(b.store->mu);
+      if (b.store->spare_frozen.use_count() == 1) frozen = std::move(b.store->spare_frozen);
+      if (b.store->spare_pending.use_count() == 1) next_pending = std::move(b.store->spare_pending);
     }
-    std::sort(incoming.begin(), incoming.end());
+    if (!frozen) frozen = std::make_shared<FrozenLeaves>();
+    if (next_pending) next_pending->Clear();
+    else next_pending = std::make_shared<PendingLeaves>(opts.leaf_index_merge_threshold);
+    frozen->pairs.clear();
+    bool too_many = false;
+    b.pending->ForEach([&](uint64_t prefix, uint64_t index) {
+      if (index >= b.range.size()) return;  // stale: from a batch that failed
+      if (index >= kMaxIndexedLeaf) too_many = true;
+      frozen->pairs.push_back(LeafPair{Prefix48(prefix), index});
+    });
+    if (too_many) return Status::ResourceExhausted("leaf index holds at most 2^40 leaves");
+    std::sort(frozen->pairs.begin(), frozen->pairs.end());
+    frozen->Index();
     LEDGER_ASSIGN_OR_RETURN(std::vector<LeafRun> runs, LoadRuns(txn, b.store->dbis.meta));
     LEDGER_ASSIGN_OR_RETURN(LeafMerge started_merge,
-                            LeafMerge::Start(txn, b.store->dbis, std::move(runs),
-                                             std::make_shared<const FrozenLeaves>(std::move(incoming)),
+                            LeafMerge::Start(txn, b.store->dbis, std::move(runs), std::move(frozen),
                                              opts.leaf_index_merge_threshold, b.range.size()));
     merge = std::move(started_merge);
     started = true;
@@ -1730,11 +1765,13 @@ Status WriteBatch::Commit() {
   // generation, which holds every frozen leaf; one taken after has the
   // frozen leaves, or the published run.
   if (started) {
-    b.store->pending = std::make_shared<PendingLeaves>(b.store->options.leaf_index_merge_threshold);
+    b.store->spare_pending = std::move(b.store->pending);  // the frozen generation
+    b.store->pending = std::move(next_pending);
     b.store->frozen = merge->incoming();
   }
   if (finished) {
-    b.store->frozen = nullptr;
+    b.store->spare_frozen = std::const_pointer_cast<FrozenLeaves>(b.store->frozen);
+    b.store->frozen.reset();
     b.store->indexed_size = merge->indexed_size();
     b.store->merge.reset();
   } else {
