@@ -234,8 +234,9 @@ uint64_t PrefixOf(const Hash& h) { return LoadU64(h.data()); }
 // leaf_index_merge_threshold (T) of them are pending, they are frozen and
 // merged into the first level L >= 1 whose capacity T * 8^L holds them
 // together with every run of levels 1..L; those runs are replaced by the
-// merged one. The merge is spread over the following commits (LeafMerge). Each level holds at most one run, so a lookup
-// probes the pending map and at most ~log8(n / T) runs (2 at 10M leaves), and
+// merged one. The merge is spread over the following commits (LeafMerge).
+// Each level holds at most one run, so a lookup probes the pending table,
+// the frozen leaves and at most ~log8(n / T) runs (2 at 10M leaves), and
 // a leaf is rewritten about 4 times (at most 8) per level it passes through:
 // the merge cost per leaf is bounded by the number of levels instead of
 // growing with the log, as merging into one B-tree of random keys did.
