@@ -579,6 +579,11 @@ TEST_CASE("subject state: subject nodes of the layout before tiles move to t/ ke
     l.Append(w.Setup());
     // Enough subjects for nodes deeper than one tile, over several commitments.
     for (int i = 0; i < 300; i++) model[TagOf(i % 150)].push_back(l.Append({w.Access(TagOf(i % 150))})[0].index);
+    // And over 2,048 nodes, so that the move takes several transactions.
+    std::vector<Bytes> more;
+    for (int i = 0; i < 1100; i++) more.push_back(w.Access(TagOf(5000 + i)));
+    auto sequenced = l.Append(more);
+    for (int i = 0; i < 1100; i++) model[TagOf(5000 + i)].push_back(sequenced[i].index);
     REQUIRE(l.indexer->pending_accesses() == 0);
     before = AllState(*std::move(l.store->Read()).value());
   }
@@ -608,7 +613,7 @@ TEST_CASE("subject state: subject nodes of the layout before tiles move to t/ ke
     }
     REQUIRE(b->Commit().ok());
   }
-  CHECK(t_keys > 300);  // inner nodes and leaves of 150 subjects
+  CHECK(t_keys > 2048);  // inner nodes and leaves of 1,250 subjects
   Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0));
   auto reader = std::move(l.store->Read()).value();
   CHECK(AllState(*reader) == before);

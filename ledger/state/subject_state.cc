@@ -33,9 +33,12 @@ namespace {
 
 // MigrateSubjectNodes moves the subject tree's nodes from the layout before
 // tiles ("s/" u16be(depth) || the first ceil(depth/8) bytes of the prefix)
-// to SubjectNodeKey, 16,384 nodes per transaction: each moves whole nodes,
+// to SubjectNodeKey, 2,048 nodes per transaction: each moves whole nodes,
 // so a crash leaves every node in one place and the next start goes on.
-// The tree is read only after this returns.
+// Small transactions because the new keys land on random pages and LMDB
+// keeps a buffer for every page of its largest transaction until ledgerd
+// exits (about 8 MiB here instead of tens). The tree is read only after
+// this returns.
 Status MigrateSubjectNodes(Store& store) {
   LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
   std::unique_ptr<WriteBatch> batch;
@@ -64,7 +67,7 @@ Status MigrateSubjectNodes(Store& store) {
     }
     status = batch->PutState(SubjectNodeKey(depth, prefix), value);
     if (status.ok()) status = batch->DeleteState(key);
-    if (status.ok() && ++moved % 16384 == 0) {
+    if (status.ok() && ++moved % 2048 == 0) {
       status = batch->Commit();
       batch.reset();
     }
