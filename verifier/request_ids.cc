@@ -23,15 +23,6 @@ using ledger::Status;
 constexpr uint64_t kMaxIndex = (uint64_t{1} << 40) - 1;
 constexpr size_t kCachedResolutions = 1024;
 
-uint64_t Mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
 bool IsRequestKey(ByteView key) { return key.size() >= 2 && key[0] == 'r' && key[1] == '/'; }
 
 }  // namespace
@@ -119,7 +110,7 @@ struct RequestIdSet::Spill {
     filter.assign(bits / 64, 0);
     filter_mask = bits - 1;
   }
-  uint64_t FilterBit(uint64_t fp) const { return Mix(fp ^ 0x9e3779b97f4a7c15ULL) & filter_mask; }
+  uint64_t FilterBit(uint64_t fp) const { return ledger::Mix64(fp ^ 0x9e3779b97f4a7c15ULL) & filter_mask; }
   void FilterAdd(uint64_t fp) {
     uint64_t b = FilterBit(fp);
     filter[b / 64] |= uint64_t{1} << (b % 64);
@@ -274,7 +265,7 @@ Status RequestIdSet::Find(uint64_t fp, std::vector<uint64_t>* out) const {
   const Shard& s = ShardOf(fp);
   if (!s.fps.empty()) {
     size_t mask = s.fps.size() - 1;
-    for (size_t i = Mix(stored) & mask; s.fps[i] != 0; i = (i + 1) & mask)
+    for (size_t i = ledger::Mix64(stored) & mask; s.fps[i] != 0; i = (i + 1) & mask)
       if (s.fps[i] == stored) out->push_back(uint64_t{s.lo[i]} | (uint64_t{s.hi[i]} << 32));
   }
   if (!spill_ || !spill_->FilterMaybe(stored)) return Status::OK();
@@ -288,7 +279,7 @@ Status RequestIdSet::Find(uint64_t fp, std::vector<uint64_t>* out) const {
 
 void RequestIdSet::Put(Shard& s, uint64_t stored, uint64_t index) {
   size_t mask = s.fps.size() - 1;
-  size_t i = Mix(stored) & mask;
+  size_t i = ledger::Mix64(stored) & mask;
   while (s.fps[i] != 0) i = (i + 1) & mask;
   s.fps[i] = stored;
   s.lo[i] = static_cast<uint32_t>(index);
@@ -378,7 +369,7 @@ Status RequestIdSet::Replace(uint64_t fp, uint64_t from, uint64_t to) {
   Shard& s = ShardOf(fp);
   if (!s.fps.empty()) {
     size_t mask = s.fps.size() - 1;
-    for (size_t i = Mix(stored) & mask; s.fps[i] != 0; i = (i + 1) & mask) {
+    for (size_t i = ledger::Mix64(stored) & mask; s.fps[i] != 0; i = (i + 1) & mask) {
       if (s.fps[i] == stored && (uint64_t{s.lo[i]} | (uint64_t{s.hi[i]} << 32)) == from) {
         s.lo[i] = static_cast<uint32_t>(to);
         s.hi[i] = static_cast<uint8_t>(to >> 32);

@@ -205,19 +205,11 @@ struct MemorySubjectNodeStore::Impl {
     for (int i = 0; i < 7; ++i) k = (k << 8) | prefix[i];
     return (k << 8) | depth;
   }
-  static uint64_t Mix(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-  }
   size_t mask() const { return slots.size() - 1; }
 
   // Find returns the slot holding |key|, or the empty slot ending its probe.
   size_t Find(uint64_t key) const {
-    size_t i = Mix(key) & mask();
+    size_t i = Mix64(key) & mask();
     while (slots[i].key != kEmptyKey && slots[i].key != key) i = (i + 1) & mask();
     return i;
   }
@@ -241,7 +233,7 @@ struct MemorySubjectNodeStore::Impl {
       for (;;) {
         j = (j + 1) & mask();
         if (slots[j].key == kEmptyKey) return;
-        size_t home = Mix(slots[j].key) & mask();
+        size_t home = Mix64(slots[j].key) & mask();
         bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
         if (!stays) break;
       }

@@ -337,7 +337,7 @@ std::string BlockKey(uint64_t run, uint64_t prefix48) {
 // 512-bit blocks; the block of a leaf is chosen by its 48-bit prefix
 // (prefix * blocks >> 48, so a run's sorted pairs fill the blocks in
 // order and a merge writes them as it goes), and 7 bits in the block by
-// Mix(prefix). Blocks are stored 1023 per value (65,472 bytes: 16 pages,
+// Mix64(prefix). Blocks are stored 1023 per value (65,472 bytes: 16 pages,
 // which LMDB frees after the commit instead of keeping them for reuse)
 // under an integer key (MDB_INTEGERKEY, native byte order) run id * 2^32 +
 // chunk number, so that the database has few keys and a lookup compares
@@ -354,18 +354,12 @@ uint64_t BloomBlocks(uint64_t count) {
 uint64_t BloomBlockOf(uint64_t prefix48, uint64_t blocks) {
   return static_cast<uint64_t>((static_cast<unsigned __int128>(prefix48) * blocks) >> 48);
 }
-// Mix is SplitMix64's finaliser: independent bits for the probes.
-uint64_t Mix(uint64_t x) {
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 void BloomSet(char* block, uint64_t prefix48) {
-  uint64_t h = Mix(prefix48);
+  uint64_t h = Mix64(prefix48);
   for (int i = 0; i < kBloomProbes; i++, h >>= 9) block[(h & 511) >> 3] |= static_cast<char>(1u << (h & 7));
 }
 bool BloomTest(const char* block, uint64_t prefix48) {
-  uint64_t h = Mix(prefix48);
+  uint64_t h = Mix64(prefix48);
   for (int i = 0; i < kBloomProbes; i++, h >>= 9)
     if ((static_cast<uint8_t>(block[(h & 511) >> 3]) & (1u << (h & 7))) == 0) return false;
   return true;

@@ -71,6 +71,18 @@ void AppendU16(Bytes* out, uint16_t v);
 void AppendU64(Bytes* out, uint64_t v);
 uint64_t LoadU64(const void* p);
 
+// Mix64 is SplitMix64's finaliser: a bijection on 64-bit words in which
+// every output bit depends on every input bit (hash-table slots, Bloom
+// filter bits). Part of the store's on-disk filter format (SPEC.md §7).
+inline uint64_t Mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
 }  // namespace ledger
 
 #endif  // LEDGER_BYTES_H_
