@@ -111,6 +111,7 @@ class ConnStream final : public httplib::Stream {
   void BeginRequest(Clock::time_point read_deadline) {
     read_deadline_ = read_deadline;
     write_started_ = false;
+    response_started_ = false;
     request_bytes_ = 0;
     request_over_budget = false;
   }
@@ -151,7 +152,52 @@ class ConnStream final : public httplib::Stream {
     return static_cast<ssize_t>(n);
   }
 
+  // write holds a response's first write (httplib writes the status line
+  // and headers, then the body, in two calls) and sends it with the next
+  // one, or at Flush: one system call and one TCP segment per small
+  // response instead of two.
   ssize_t write(const char* ptr, size_t size) override {
+    bool first = !response_started_;
+    response_started_ = true;
+    if (first && size <= kHoldMax) {
+      held_.assign(ptr, size);
+      return static_cast<ssize_t>(size);
+    }
+    if (!held_.empty()) {
+      bool ok;
+      if (held_.size() + size <= kCoalesceMax) {
+        held_.append(ptr, size);
+        ok = Send(held_.data(), held_.size());
+      } else {
+        ok = Send(held_.data(), held_.size()) && Send(ptr, size);
+      }
+      held_.clear();
+      return ok ? static_cast<ssize_t>(size) : -1;
+    }
+    return Send(ptr, size) ? static_cast<ssize_t>(size) : -1;
+  }
+
+  // Flush sends a held write; false if the connection failed.
+  bool Flush() {
+    if (held_.empty()) return true;
+    bool ok = Send(held_.data(), held_.size());
+    held_.clear();
+    return ok;
+  }
+
+  // httplib asks for both addresses on every request; a connection's
+  // addresses never change, so each is looked up once (two system calls
+  // fewer per request on a kept-alive connection).
+  void get_remote_ip_and_port(std::string& ip, int& port) const override { Cached(remote_, true, ip, port); }
+  void get_local_ip_and_port(std::string& ip, int& port) const override { Cached(local_, false, ip, port); }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  static constexpr size_t kHoldMax = 4096;
+  static constexpr size_t kCoalesceMax = 65536;
+
+  // Send writes all of [ptr, ptr + size) by the write deadline.
+  bool Send(const char* ptr, size_t size) {
     Clock::time_point deadline = WriteDeadline();
     size_t sent = 0;
     while (sent < size) {
@@ -166,7 +212,7 @@ class ConnStream final : public httplib::Stream {
         if (err == SSL_ERROR_WANT_WRITE ? !Wait(POLLOUT, deadline)
             : err == SSL_ERROR_WANT_READ ? !Wait(POLLIN, deadline)
                                          : true)
-          return -1;
+          return false;
       } else {
         ssize_t n = send(fd_, ptr + sent, chunk, MSG_NOSIGNAL);
         if (n > 0) {
@@ -175,17 +221,12 @@ class ConnStream final : public httplib::Stream {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && Wait(POLLOUT, deadline)) continue;
-        return -1;
+        return false;
       }
     }
-    return static_cast<ssize_t>(sent);
+    return true;
   }
 
-  void get_remote_ip_and_port(std::string& ip, int& port) const override { Address(true, ip, port); }
-  void get_local_ip_and_port(std::string& ip, int& port) const override { Address(false, ip, port); }
-  socket_t socket() const override { return fd_; }
-
- private:
   Clock::time_point WriteDeadline() const {
     if (!write_started_) {
       write_deadline_ = Clock::now() + options_.write_timeout;
@@ -198,6 +239,9 @@ class ConnStream final : public httplib::Stream {
   // buffer: bytes read, 0 at the end of the stream, -1 on error, timeout or
   // a request over its byte budget.
   ssize_t Fill() {
+    // Whatever was written so far (e.g. "100 Continue") must be on its way
+    // before waiting for the client.
+    if (!Flush()) return -1;
     pos_ = end_ = 0;
     if (request_bytes_ > options_.max_request_bytes) {
       request_over_budget = true;
@@ -231,6 +275,21 @@ class ConnStream final : public httplib::Stream {
     }
   }
 
+  struct CachedAddress {
+    bool known = false;
+    std::string ip;
+    int port = 0;
+  };
+
+  void Cached(CachedAddress& cache, bool remote, std::string& ip, int& port) const {
+    if (!cache.known) {
+      Address(remote, cache.ip, cache.port);
+      cache.known = true;
+    }
+    ip = cache.ip;
+    port = cache.port;
+  }
+
   void Address(bool remote, std::string& ip, int& port) const {
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
@@ -259,7 +318,10 @@ class ConnStream final : public httplib::Stream {
   Clock::time_point read_deadline_;
   mutable Clock::time_point write_deadline_;
   mutable bool write_started_ = false;
+  bool response_started_ = false;
+  std::string held_;
   size_t request_bytes_ = 0;
+  mutable CachedAddress remote_, local_;
   char buf_[16384];
   size_t pos_ = 0, end_ = 0;
 };
@@ -323,6 +385,7 @@ class DeadlineServer final : public Base {
         bool close = count == 1;
         bool closed = false;
         ret = this->process_request(strm, close, closed, nullptr);
+        if (!strm.Flush()) ret = false;
         if (!ret || closed || close) break;
       }
     }

@@ -1,8 +1,31 @@
 #include "ledger/sequencer.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+
 #include "ledger/merkle.h"
 
 namespace ledger {
+
+namespace {
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) && std::atomic<uint32_t>::is_always_lock_free,
+              "futex words must be plain 32-bit atomics");
+
+uint32_t* FutexWord(std::atomic<uint32_t>& a) { return reinterpret_cast<uint32_t*>(&a); }
+
+// FutexWait sleeps while *word == expected (returns at once otherwise, or
+// spuriously; callers re-check).
+void FutexWait(std::atomic<uint32_t>& word, uint32_t expected) {
+  syscall(SYS_futex, FutexWord(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+
+void FutexWakeAll(std::atomic<uint32_t>& word) {
+  syscall(SYS_futex, FutexWord(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+}  // namespace
 
 void Histogram::Observe(uint64_t v) {
   int i = 0;
@@ -81,10 +104,9 @@ StatusOr<SequencerResult> Sequencer::Append(std::vector<Bytes> entries,
   if (entries.empty()) return Status::InvalidArgument("no entries");
   if (!contexts.empty() && contexts.size() != entries.size())
     return Status::InvalidArgument("contexts must be empty or one per entry");
-  auto req = std::make_unique<Request>();
+  auto req = std::make_shared<Request>();
   req->entries = std::move(entries);
   req->contexts = std::move(contexts);
-  auto fut = req->done.get_future();
   bool wake;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -97,10 +119,33 @@ StatusOr<SequencerResult> Sequencer::Append(std::vector<Bytes> entries,
     // context switches per single-entry append (BENCHMARKS.md, figure b).
     wake = queue_.empty() || queued_entries_ + req->entries.size() >= options_.max_batch_entries;
     queued_entries_ += req->entries.size();
-    queue_.push_back(std::move(req));
+    if (!open_cohort_) open_cohort_ = std::make_shared<Cohort>();
+    req->cohort = open_cohort_;
+    queue_.push_back(req);
   }
   if (wake) cv_.notify_all();
-  return fut.get();
+  // Complete sets done before it bumps the generation: a wake-up between
+  // the two loads below makes FutexWait return at once.
+  for (;;) {
+    uint32_t generation = req->cohort->generation.load(std::memory_order_acquire);
+    if (req->done.load(std::memory_order_acquire)) break;
+    FutexWait(req->cohort->generation, generation);
+  }
+  return std::move(*req->result);
+}
+
+void Sequencer::Complete(Batch& batch) {
+  // A batch holds one cohort's requests, or two when it was cut at
+  // max_batch_entries (the rest of a cohort wakes with it and sleeps again).
+  std::vector<std::shared_ptr<Cohort>> cohorts;
+  for (auto& r : batch) {
+    if (cohorts.empty() || cohorts.back() != r->cohort) cohorts.push_back(r->cohort);
+    r->done.store(true, std::memory_order_release);
+  }
+  for (auto& c : cohorts) {
+    c->generation.fetch_add(1, std::memory_order_release);
+    FutexWakeAll(c->generation);
+  }
 }
 
 void Sequencer::Stop() {
@@ -117,7 +162,7 @@ void Sequencer::Stop() {
 
 void Sequencer::Run() {
   for (;;) {
-    std::vector<std::unique_ptr<Request>> batch;
+    Batch batch;
     {
       std::unique_lock<std::mutex> l(mu_);
       // A hook may ask for a batch at a given time (e.g. a due subject
@@ -143,6 +188,7 @@ void Sequencer::Run() {
       auto deadline = std::chrono::steady_clock::now() + options_.max_wait;
       cv_.wait_until(l, deadline, [this] { return stopping_ || queued_entries_ >= options_.max_batch_entries; });
       size_t taken = 0;
+      open_cohort_.reset();  // later requests sleep on a new word
       while (!queue_.empty()) {
         size_t n = queue_.front()->entries.size();
         if (!batch.empty() && taken + n > options_.max_batch_entries) break;
@@ -156,12 +202,13 @@ void Sequencer::Run() {
   }
 }
 
-void Sequencer::ProcessBatch(std::vector<std::unique_ptr<Request>>& batch) {
+void Sequencer::ProcessBatch(Batch& batch) {
   auto started = std::chrono::steady_clock::now();
   auto fail_all = [&](const Status& s) {
     stats_.failed_batches++;
     if (hook_) hook_->BatchDone(false);
-    for (auto& r : batch) r->done.set_value(s);
+    for (auto& r : batch) r->result = s;
+    Complete(batch);
     if (s.code() != Status::Code::kIOError && s.code() != Status::Code::kCorruption) return;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -176,7 +223,8 @@ void Sequencer::ProcessBatch(std::vector<std::unique_ptr<Request>>& batch) {
     if (!storage_failure_.ok()) {
       Status stopped = StoppedAfter(storage_failure_);
       l.unlock();
-      for (auto& r : batch) r->done.set_value(stopped);
+      for (auto& r : batch) r->result = stopped;
+      Complete(batch);
       return;
     }
   }
@@ -281,8 +329,9 @@ void Sequencer::ProcessBatch(std::vector<std::unique_ptr<Request>>& batch) {
   for (size_t r = 0; r < batch.size(); r++) {
     results[r].tree_size = tree_size;
     results[r].checkpoint = checkpoint;
-    batch[r]->done.set_value(std::move(results[r]));
+    batch[r]->result = std::move(results[r]);
   }
+  Complete(batch);
 }
 
 }  // namespace ledger

@@ -15,7 +15,6 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <future>
 #include <memory>
 #include <optional>
 #include <mutex>
@@ -143,13 +142,25 @@ class Sequencer {
   Status storage_failure() const;
 
  private:
+  // A Cohort is the requests queued between two hand-offs to the
+  // sequencing thread. Their submitters sleep on its one futex word, so a
+  // batch is completed with one wake-up call rather than one per request
+  // (each was a system call on the sequencing thread: BENCHMARKS.md, b).
+  struct Cohort {
+    std::atomic<uint32_t> generation{0};
+  };
   struct Request {
     std::vector<Bytes> entries;
     std::vector<std::shared_ptr<const void>> contexts;
-    std::promise<StatusOr<SequencerResult>> done;
+    std::shared_ptr<Cohort> cohort;
+    std::optional<StatusOr<SequencerResult>> result;  // set before done
+    std::atomic<bool> done{false};
   };
+  using Batch = std::vector<std::shared_ptr<Request>>;
   void Run();
-  void ProcessBatch(std::vector<std::unique_ptr<Request>>& batch);
+  void ProcessBatch(Batch& batch);
+  // Complete publishes the results set in |batch| and wakes their submitters.
+  static void Complete(Batch& batch);
   StatusOr<std::string> SignCheckpoint(uint64_t size, const Hash& root) const;
 
   Store* store_;
@@ -159,7 +170,8 @@ class Sequencer {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::unique_ptr<Request>> queue_;
+  std::deque<std::shared_ptr<Request>> queue_;
+  std::shared_ptr<Cohort> open_cohort_;  // guarded by mu_; joined by new requests
   size_t queued_entries_ = 0;
   bool stopping_ = false;
   bool started_ = false;
