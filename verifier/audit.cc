@@ -307,11 +307,15 @@ Status AuditReplay::Feed(uint64_t index, ByteView entry, const Hash& leaf_hash,
     // whose policy in force is cached, within that policy. This is exactly
     // LedgerRules::Check's answer (nothing it reads changed since it said
     // so for the triple); anything else goes through Check below.
-    std::string request_key = RequestKeyOf(a.accessor, a.request_id);
+    // Both keys are built in one reused buffer: this runs once per access,
+    // and fresh strings cost an allocation each.
+    std::string& key = key_scratch_;
+    key.assign("r/").append(a.accessor).append("/").append(a.request_id);  // RequestKeyOf
     uint64_t fp = 0;
-    LEDGER_ASSIGN_OR_RETURN(bool maybe_seen, state_.MaybeSeen(request_key, &fp));
+    LEDGER_ASSIGN_OR_RETURN(bool maybe_seen, state_.MaybeSeen(key, &fp));
     if (!maybe_seen) {
-      auto cached = policy_cache_.find(a.holder + "\n" + a.accessor + "\n" + e.envelope.public_key);
+      key.assign(a.holder).append("\n").append(a.accessor).append("\n").append(e.envelope.public_key);
+      auto cached = policy_cache_.find(key);
       if (cached != policy_cache_.end() && ledger::LedgerRules::CheckDisclosed(cached->second, a).ok())
         return state_.RecordNew(fp, index);
     }

@@ -236,6 +236,7 @@ class AuditReplay {
   // same triple then needs only CheckDisclosed. Keyed by
   // holder '\n' accessor '\n' key; a few entries per party.
   std::unordered_map<std::string, ledger::PolicyInForce> policy_cache_;
+  std::string key_scratch_;  // Feed's lookup keys, reused
   std::optional<int64_t> max_access_time_;
   uint64_t entries_ = 0;
   std::map<std::string, uint64_t> by_kind_;

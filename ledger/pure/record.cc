@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -197,6 +198,19 @@ class CanonicalScanner {
     }
     return false;
   }
+  // View is Str without the copy: |out| points into the scanned text.
+  bool View(std::string_view* out) {
+    size_t start = pos_;
+    for (; pos_ < s_.size(); pos_++) {
+      unsigned char c = static_cast<unsigned char>(s_[pos_]);
+      if (c == '"') {
+        *out = s_.substr(start, pos_ - start);
+        return true;
+      }
+      if (c < 0x20 || c > 0x7e || c == '\\') return false;
+    }
+    return false;
+  }
   bool AtEnd() const { return pos_ == s_.size(); }
 
  private:
@@ -208,11 +222,11 @@ class CanonicalScanner {
 // EncodeEnvelope's form with fields that decode; nullopt for anything else.
 std::optional<Envelope> ParseCanonicalEnvelope(ByteView entry) {
   CanonicalScanner s(entry);
-  std::string payload_b64, keyid, sig_b64;
+  std::string_view payload_b64, keyid, sig_b64;  // views into |entry|: no copies
   Envelope env;
-  if (!s.Lit("{\"payload\":\"") || !s.Str(&payload_b64) || !s.Lit("\",\"payloadType\":\"") ||
-      !s.Str(&env.payload_type) || !s.Lit("\",\"signatures\":[{\"keyid\":\"") || !s.Str(&keyid) ||
-      !s.Lit("\",\"sig\":\"") || !s.Str(&sig_b64) || !s.Lit("\"}]}") || !s.AtEnd())
+  if (!s.Lit("{\"payload\":\"") || !s.View(&payload_b64) || !s.Lit("\",\"payloadType\":\"") ||
+      !s.Str(&env.payload_type) || !s.Lit("\",\"signatures\":[{\"keyid\":\"") || !s.View(&keyid) ||
+      !s.Lit("\",\"sig\":\"") || !s.View(&sig_b64) || !s.Lit("\"}]}") || !s.AtEnd())
     return std::nullopt;
   if (env.payload_type != kHolderPayloadType && env.payload_type != kAccessorPayloadType &&
       env.payload_type != kPolicyPayloadType && env.payload_type != kAccessPayloadType &&
@@ -238,13 +252,14 @@ std::optional<Envelope> ParseCanonicalEnvelope(ByteView entry) {
 std::optional<AccessRecord> ParseCanonicalAccess(ByteView payload) {
   CanonicalScanner s(payload);
   AccessRecord r;
-  std::string subject, category, text;
+  std::string_view subject, category;  // views into |payload|
+  std::string text;
   if (!s.Lit("{\"request_id\":\"") || !s.Str(&r.request_id) || !s.Lit("\",\"accessor\":\"") || !s.Str(&r.accessor) ||
-      !s.Lit("\",\"holder\":\"") || !s.Str(&r.holder) || !s.Lit("\",\"subject\":\"") || !s.Str(&subject) ||
+      !s.Lit("\",\"holder\":\"") || !s.Str(&r.holder) || !s.Lit("\",\"subject\":\"") || !s.View(&subject) ||
       !s.Lit("\",\"purpose\":\"") || !s.Str(&r.purpose) || !s.Lit("\",\"categories\":[\""))
     return std::nullopt;
   for (;;) {
-    if (!s.Str(&category) || !FindCategory(category) || !r.categories.insert(category).second) return std::nullopt;
+    if (!s.View(&category) || !FindCategory(category) || !r.categories.emplace(category).second) return std::nullopt;
     if (s.Lit("\",\"")) continue;
     if (s.Lit("\"],\"consent\":\"")) break;
     return std::nullopt;
@@ -330,15 +345,27 @@ const CategoryInfo* FindCategory(std::string_view code) {
   return nullptr;
 }
 
+namespace {
+
+// AppendPae appends PAE(payload_type, payload) (see Pae) to |out|.
+void AppendPae(std::string_view payload_type, ByteView payload, Bytes* out) {
+  char len[24];
+  out->append("DSSEv1 ");
+  out->append(len, static_cast<size_t>(std::to_chars(len, len + sizeof len, payload_type.size()).ptr - len));
+  out->push_back(' ');
+  out->append(payload_type);
+  out->push_back(' ');
+  out->append(len, static_cast<size_t>(std::to_chars(len, len + sizeof len, payload.size()).ptr - len));
+  out->push_back(' ');
+  out->append(payload);
+}
+
+}  // namespace
+
 Bytes Pae(std::string_view payload_type, ByteView payload) {
-  Bytes out = "DSSEv1 ";
-  out += std::to_string(payload_type.size());
-  out += ' ';
-  out += payload_type;
-  out += ' ';
-  out += std::to_string(payload.size());
-  out += ' ';
-  out += payload;
+  Bytes out;
+  out.reserve(payload_type.size() + payload.size() + 32);
+  AppendPae(payload_type, payload, &out);
   return out;
 }
 
@@ -393,7 +420,12 @@ Status VerifyEnvelope(const Envelope& env) {
   if (!SodiumReady()) return Status::Internal("libsodium failed to initialise");
   if (env.public_key.size() != crypto_sign_PUBLICKEYBYTES || env.signature.size() != crypto_sign_BYTES)
     return Status::InvalidArgument("envelope: bad key or signature length");
-  Bytes pae = Pae(env.payload_type, env.payload);
+  // The PAE is built in a per-thread buffer: verifying is the hot loop of
+  // an audit, and a fresh string per entry was an allocation and a free of
+  // the payload's size each time.
+  thread_local Bytes pae;
+  pae.clear();
+  AppendPae(env.payload_type, env.payload, &pae);
   if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(env.signature.data()),
                                   reinterpret_cast<const unsigned char*>(pae.data()), pae.size(),
                                   reinterpret_cast<const unsigned char*>(env.public_key.data())) != 0)
