@@ -623,3 +623,91 @@ TEST_CASE("subject state: subject nodes of the layout before tiles move to t/ ke
   CheckLookups(*l.store, model, {TagOf(1000)});
   CHECK(ReplayAndCompare(w, *l.store).size() > 1);
 }
+
+TEST_CASE("subject state: the node cache forgets a commitment whose batch aborted") {
+  // The indexer caches the tree's top levels (here depths 0..3) between
+  // commitments. A commitment's batch that writes nodes and then aborts
+  // must leave the cache as it was committed: the next commitments,
+  // touching one path at a time and so reading the cached siblings, must
+  // match the reference root and the replay. Holds for every cache depth,
+  // none included.
+  for (int depth : {-1, 0, 3, 16}) {
+    INFO("node cache depth " << depth);
+    World w;
+    TempDir tmp;
+    StoreOptions so;
+    so.dir = tmp.store_dir();
+    so.durable = false;
+    auto store = std::move(Store::Open(so)).value();
+    RulesOptions ro;
+    ro.log_public_key = Bytes(w.log->verifier().public_key());
+    RulesHook hook(LedgerRules(ro), [] { return kNow; });
+    SubjectIndexerOptions io;
+    io.interval = std::chrono::milliseconds(0);
+    io.node_cache_depth = depth;
+    SubjectIndexer indexer(w.log.get(), io);
+    REQUIRE(indexer.Recover(*store).ok());
+    hook.SetSubjectIndexer(&indexer);
+    std::map<SubjectTag, std::vector<uint64_t>> model;
+    auto append = [&](Sequencer& seq, std::vector<Bytes> entries, std::vector<SubjectTag> tags) {
+      auto r = seq.Append(std::move(entries));
+      REQUIRE(r.ok());
+      for (const auto& e : r->entries) {
+        INFO(e.status.ToString());
+        REQUIRE(e.status.ok());
+        REQUIRE_FALSE(e.duplicate);
+      }
+      for (size_t k = 0; k < tags.size(); k++) model[tags[k]].push_back(r->entries[k].index);
+    };
+    {
+      Sequencer seq(store.get(), w.log.get(), SequencerOptions{}, &hook);
+      REQUIRE(seq.Start().ok());
+      append(seq, w.Setup(), {});
+      for (int b = 0; b < 3; b++) {
+        std::vector<Bytes> entries;
+        std::vector<SubjectTag> tags;
+        for (int k = 0; k < 12; k++) {
+          tags.push_back(TagOf(b * 12 + k));
+          entries.push_back(w.Access(tags.back()));
+        }
+        append(seq, entries, tags);
+      }
+      seq.Stop();
+    }
+    // A batch as the sequencer runs it, with a policy and accesses to new
+    // and known tags; its commitment is written, then the batch aborts.
+    {
+      auto batch = std::move(store->BeginWrite()).value();
+      std::vector<Bytes> entries = {w.Policy(2)};
+      for (int k = 0; k < 16; k++) entries.push_back(w.Access(TagOf(k % 2 ? 100 + k : k)));
+      for (const Bytes& e : entries) {
+        auto c = hook.Check(*batch, e, nullptr);
+        INFO(c.status().ToString());
+        REQUIRE(c.ok());
+        REQUIRE_FALSE(c->has_value());
+        auto leaf = batch->Append(e);
+        REQUIRE(leaf.ok());
+        REQUIRE(hook.Applied(*batch, e, nullptr, *leaf).ok());
+      }
+      uint64_t extra = 0;
+      REQUIRE(hook.BatchEnd(*batch, &extra).ok());
+      REQUIRE(extra == 1);
+      batch.reset();  // aborts
+      hook.BatchDone(false);
+    }
+    // One path per commitment from here.
+    {
+      Sequencer seq(store.get(), w.log.get(), SequencerOptions{}, &hook);
+      REQUIRE(seq.Start().ok());
+      // Waits out the retry delay after the failed commitment (interval 0).
+      for (int k : {0, 5, 13, 27, 101, 7}) append(seq, {w.Access(TagOf(k))}, {TagOf(k)});
+      // The aborted policy v2 is not in force: v2 again is accepted.
+      append(seq, {w.Policy(2)}, {});
+      append(seq, {w.Access(TagOf(2))}, {TagOf(2)});
+      seq.Stop();
+    }
+    CHECK(indexer.pending_accesses() == 0);
+    CheckLookups(*store, model, {TagOf(100), TagOf(103)});
+    ReplayAndCompare(w, *store);
+  }
+}

@@ -58,10 +58,9 @@ StatusOr<PolicyInForce> DecodePolicyInForce(const std::string& key, const Bytes&
   return p;
 }
 
-// SignerIsAuthorised checks that the envelope's key may act for
-// (holder, accessor).
-Status SignerIsAuthorised(StateStore& state, const std::string& holder, const std::string& accessor, ByteView key) {
-  LEDGER_ASSIGN_OR_RETURN(char status, LedgerRules::KeyStatus(state, holder, accessor, key));
+// SignerIsAuthorised turns the status of the envelope's key for (holder,
+// accessor) (LedgerRules::KeyStatus) into the decision.
+Status SignerIsAuthorised(const std::string& holder, const std::string& accessor, char status) {
   if (status == 'A') return Status::OK();
   if (status == 'R')
     return Status::PermissionDenied("revoked key: the signing key of accessor " + accessor + " was revoked by holder " + holder);
@@ -70,6 +69,67 @@ Status SignerIsAuthorised(StateStore& state, const std::string& holder, const st
 }
 
 }  // namespace
+
+void RulesCache::Clear() {
+  holders_.clear();
+  policies_.clear();
+  keys_.clear();
+  written_.clear();
+}
+
+void RulesCache::BatchDone() {
+  written_.clear();
+  // Only here, so that a value returned by a lookup stays put for the
+  // rest of the transaction.
+  if (holders_.size() + policies_.size() + keys_.size() >= kMaxEntries) Clear();
+}
+
+void RulesCache::Wrote(const std::string& state_key) {
+  holders_.erase(state_key);
+  policies_.erase(state_key);
+  keys_.erase(state_key);
+  written_.insert(state_key);
+}
+
+StatusOr<const std::optional<HolderInState>*> RulesCache::Holder(StateStore& state, const std::string& holder) {
+  std::string key = HolderKey(holder);
+  if (written_.count(key)) {
+    LEDGER_ASSIGN_OR_RETURN(holder_scratch_, LedgerRules::GetHolder(state, holder));
+    return &holder_scratch_;
+  }
+  auto it = holders_.find(key);
+  if (it == holders_.end()) {
+    LEDGER_ASSIGN_OR_RETURN(auto v, LedgerRules::GetHolder(state, holder));
+    it = holders_.emplace(std::move(key), std::move(v)).first;
+  }
+  return &it->second;
+}
+
+StatusOr<const std::optional<PolicyInForce>*> RulesCache::Policy(StateStore& state, const std::string& holder,
+                                                                 const std::string& accessor) {
+  std::string key = PolicyKey(holder, accessor);
+  if (written_.count(key)) {
+    LEDGER_ASSIGN_OR_RETURN(policy_scratch_, LedgerRules::GetPolicy(state, holder, accessor));
+    return &policy_scratch_;
+  }
+  auto it = policies_.find(key);
+  if (it == policies_.end()) {
+    LEDGER_ASSIGN_OR_RETURN(auto v, LedgerRules::GetPolicy(state, holder, accessor));
+    it = policies_.emplace(std::move(key), std::move(v)).first;
+  }
+  return &it->second;
+}
+
+StatusOr<char> RulesCache::Key(StateStore& state, const std::string& holder, const std::string& accessor,
+                               ByteView signing_key) {
+  std::string key = KeyKey(holder, accessor, signing_key);
+  if (written_.count(key)) return LedgerRules::KeyStatus(state, holder, accessor, signing_key);
+  auto it = keys_.find(key);
+  if (it != keys_.end()) return it->second;
+  LEDGER_ASSIGN_OR_RETURN(char v, LedgerRules::KeyStatus(state, holder, accessor, signing_key));
+  keys_.emplace(std::move(key), v);
+  return v;
+}
 
 StatusOr<std::optional<Bytes>> MemoryStateStore::Get(ByteView key) {
   auto it = data_.find(key);
@@ -134,8 +194,27 @@ Status LedgerRules::CheckDisclosed(const PolicyInForce& policy, const AccessReco
 }
 
 StatusOr<std::optional<uint64_t>> LedgerRules::Check(StateStore& state, const ParsedEntry& entry, int64_t now,
-                                                      std::optional<uint64_t> position) const {
+                                                      std::optional<uint64_t> position, RulesCache* cache) const {
   const Bytes& signer = entry.envelope.public_key;
+  // The lookups, through |cache| when there is one. A holder or policy
+  // found is read before the next lookup (which may replace it).
+  std::optional<HolderInState> holder_read;
+  std::optional<PolicyInForce> policy_read;
+  auto holder_of = [&](const std::string& holder) -> StatusOr<const std::optional<HolderInState>*> {
+    if (cache) return cache->Holder(state, holder);
+    LEDGER_ASSIGN_OR_RETURN(holder_read, GetHolder(state, holder));
+    return &holder_read;
+  };
+  auto policy_of = [&](const std::string& holder,
+                       const std::string& accessor) -> StatusOr<const std::optional<PolicyInForce>*> {
+    if (cache) return cache->Policy(state, holder, accessor);
+    LEDGER_ASSIGN_OR_RETURN(policy_read, GetPolicy(state, holder, accessor));
+    return &policy_read;
+  };
+  auto key_status = [&](const std::string& holder, const std::string& accessor, ByteView key) -> StatusOr<char> {
+    if (cache) return cache->Key(state, holder, accessor, key);
+    return KeyStatus(state, holder, accessor, key);
+  };
   switch (entry.kind) {
     case EntryKind::kHolder: {
       if (signer != options_.log_public_key)
@@ -144,13 +223,13 @@ StatusOr<std::optional<uint64_t>> LedgerRules::Check(StateStore& state, const Pa
     }
     case EntryKind::kAccessor: {
       const AccessorRecord& r = entry.accessor();
-      LEDGER_ASSIGN_OR_RETURN(auto holder, GetHolder(state, r.holder));
-      if (!holder) return Status::PermissionDenied("unknown holder: " + r.holder + " is not registered in the log");
-      if (signer != holder->signing_key)
+      LEDGER_ASSIGN_OR_RETURN(const std::optional<HolderInState>* holder, holder_of(r.holder));
+      if (!*holder) return Status::PermissionDenied("unknown holder: " + r.holder + " is not registered in the log");
+      if (signer != (*holder)->signing_key)
         return Status::PermissionDenied("unauthorised key: accessor entries must be signed by holder " + r.holder + "'s key");
       if (r.action == AccessorRecord::Action::kAuthorize) {
         for (const Bytes& k : r.keys) {
-          LEDGER_ASSIGN_OR_RETURN(char st, KeyStatus(state, r.holder, r.accessor, k));
+          LEDGER_ASSIGN_OR_RETURN(char st, key_status(r.holder, r.accessor, k));
           if (st == 'R')
             return Status::FailedPrecondition("revoked key: key " + Base64UrlEncode(k) + " was revoked and cannot be authorised again");
         }
@@ -159,13 +238,14 @@ StatusOr<std::optional<uint64_t>> LedgerRules::Check(StateStore& state, const Pa
     }
     case EntryKind::kPolicy: {
       const PolicyRecord& r = entry.policy();
-      LEDGER_ASSIGN_OR_RETURN(auto holder, GetHolder(state, r.holder));
-      if (!holder) return Status::PermissionDenied("unknown holder: " + r.holder + " is not registered in the log");
-      LEDGER_RETURN_IF_ERROR(SignerIsAuthorised(state, r.holder, r.accessor, signer));
-      LEDGER_ASSIGN_OR_RETURN(auto current, GetPolicy(state, r.holder, r.accessor));
-      if (current && r.version <= current->version)
+      LEDGER_ASSIGN_OR_RETURN(const std::optional<HolderInState>* holder, holder_of(r.holder));
+      if (!*holder) return Status::PermissionDenied("unknown holder: " + r.holder + " is not registered in the log");
+      LEDGER_ASSIGN_OR_RETURN(char key, key_status(r.holder, r.accessor, signer));
+      LEDGER_RETURN_IF_ERROR(SignerIsAuthorised(r.holder, r.accessor, key));
+      LEDGER_ASSIGN_OR_RETURN(const std::optional<PolicyInForce>* current, policy_of(r.holder, r.accessor));
+      if (*current && r.version <= (*current)->version)
         return Status::FailedPrecondition("policy version: version " + std::to_string(r.version) +
-                                          " does not increase on the policy in force (v" + std::to_string(current->version) + ")");
+                                          " does not increase on the policy in force (v" + std::to_string((*current)->version) + ")");
       return std::optional<uint64_t>();
     }
     case EntryKind::kAccess: {
@@ -182,13 +262,14 @@ StatusOr<std::optional<uint64_t>> LedgerRules::Check(StateStore& state, const Pa
         return Status::AlreadyExists("request id reused: accessor " + r.accessor + " already logged request id " +
                                      r.request_id + " with a different payload (entry " + std::to_string(*index) + ")");
       }
-      LEDGER_ASSIGN_OR_RETURN(auto holder, GetHolder(state, r.holder));
-      if (!holder) return Status::PermissionDenied("unknown holder: " + r.holder + " is not registered in the log");
-      LEDGER_RETURN_IF_ERROR(SignerIsAuthorised(state, r.holder, r.accessor, signer));
-      LEDGER_ASSIGN_OR_RETURN(auto policy, GetPolicy(state, r.holder, r.accessor));
-      if (!policy)
+      LEDGER_ASSIGN_OR_RETURN(const std::optional<HolderInState>* holder, holder_of(r.holder));
+      if (!*holder) return Status::PermissionDenied("unknown holder: " + r.holder + " is not registered in the log");
+      LEDGER_ASSIGN_OR_RETURN(char key, key_status(r.holder, r.accessor, signer));
+      LEDGER_RETURN_IF_ERROR(SignerIsAuthorised(r.holder, r.accessor, key));
+      LEDGER_ASSIGN_OR_RETURN(const std::optional<PolicyInForce>* policy, policy_of(r.holder, r.accessor));
+      if (!*policy)
         return Status::PermissionDenied("undisclosed use: accessor " + r.accessor + " has no policy in force for holder " + r.holder);
-      LEDGER_RETURN_IF_ERROR(CheckDisclosed(*policy, r));
+      LEDGER_RETURN_IF_ERROR(CheckDisclosed(**policy, r));
       if (options_.check_clock) {
         LEDGER_ASSIGN_OR_RETURN(int64_t t, ParseTime(r.time));
         if (t > now + options_.max_clock_skew || t < now - options_.max_clock_skew)
@@ -210,22 +291,28 @@ StatusOr<std::optional<uint64_t>> LedgerRules::Check(StateStore& state, const Pa
   return Status::Internal("unknown entry kind");
 }
 
-Status LedgerRules::Apply(StateStore& state, const ParsedEntry& entry, uint64_t index) const {
+Status LedgerRules::Apply(StateStore& state, const ParsedEntry& entry, uint64_t index, RulesCache* cache) const {
   std::string idx = std::to_string(index);
+  // Put writes a cached kind of key: the cache drops it first, so that
+  // it never holds the value of a transaction that may yet abort.
+  auto put = [&](const std::string& key, ByteView value) {
+    if (cache) cache->Wrote(key);
+    return state.Put(key, value);
+  };
   switch (entry.kind) {
     case EntryKind::kHolder: {
       const HolderRecord& r = entry.holder();
-      return state.Put(HolderKey(r.holder), Base64UrlEncode(r.signing_key) + " " + Base64UrlEncode(r.vrf_key) + " " + idx);
+      return put(HolderKey(r.holder), Base64UrlEncode(r.signing_key) + " " + Base64UrlEncode(r.vrf_key) + " " + idx);
     }
     case EntryKind::kAccessor: {
       const AccessorRecord& r = entry.accessor();
       const char* mark = r.action == AccessorRecord::Action::kAuthorize ? "A " : "R ";
-      for (const Bytes& k : r.keys) LEDGER_RETURN_IF_ERROR(state.Put(KeyKey(r.holder, r.accessor, k), mark + idx));
+      for (const Bytes& k : r.keys) LEDGER_RETURN_IF_ERROR(put(KeyKey(r.holder, r.accessor, k), mark + idx));
       return Status::OK();
     }
     case EntryKind::kPolicy: {
       const PolicyRecord& r = entry.policy();
-      return state.Put(PolicyKey(r.holder, r.accessor), EncodePolicyInForce(r, index));
+      return put(PolicyKey(r.holder, r.accessor), EncodePolicyInForce(r, index));
     }
     case EntryKind::kAccess: {
       const AccessRecord& r = entry.access();

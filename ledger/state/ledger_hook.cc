@@ -14,7 +14,7 @@ StatusOr<std::optional<uint64_t>> RulesHook::Check(WriteBatch& batch, ByteView e
   if (parsed->kind == EntryKind::kIndex)
     return Status::PermissionDenied("unauthorised key: index commitments are appended by the log itself, not submitted");
   BatchStateStore state(batch);
-  return rules_.Check(state, *parsed, clock_(), batch.size());
+  return rules_.Check(state, *parsed, clock_(), batch.size(), &cache_);
 }
 
 Status RulesHook::Applied(WriteBatch& batch, ByteView entry, const void* context, const AppendedLeaf& leaf) {
@@ -29,7 +29,7 @@ Status RulesHook::Applied(WriteBatch& batch, ByteView entry, const void* context
     parsed = &*last_parsed_;
   }
   BatchStateStore state(batch);
-  Status s = rules_.Apply(state, *parsed, leaf.index);
+  Status s = rules_.Apply(state, *parsed, leaf.index, &cache_);
   if (s.ok() && indexer_) s = indexer_->Applied(batch, *parsed, leaf.index);
   last_parsed_.reset();
   return s;
@@ -47,6 +47,7 @@ std::optional<std::chrono::steady_clock::time_point> RulesHook::NextWake() {
 }
 
 void RulesHook::BatchDone(bool committed) {
+  cache_.BatchDone();
   if (indexer_) indexer_->BatchDone(committed);
 }
 

@@ -318,8 +318,100 @@ StatusOr<SubjectTag> AccessTag(const AccessRecord& r) { return HashFromBytes(r.s
 
 }  // namespace
 
+// NodeCache holds, for the committed tree, what is stored at each (depth,
+// prefix) with depth <= max_depth: slot (2^depth - 1) + the prefix's first
+// |depth| bits. A slot is unknown until read from LMDB (or until the batch
+// that writes it commits). A slot the batch in progress writes is marked
+// written (read from LMDB again, never filled from a read, since the read
+// sees the uncommitted write) and its new content is staged: kept when the
+// batch commits, forgotten (unknown) when it does not. Only the sequencer
+// thread writes t/ keys, all through this (Recover's migration runs before
+// and resets the cache), so a known slot is what LMDB holds.
+struct SubjectIndexer::NodeCache {
+  enum : uint8_t { kUnknown = 0, kEmpty = 1, kInner = 2, kWritten = 3 };
+  struct Staged {
+    size_t slot;
+    uint8_t state;
+    Hash hash;
+  };
+
+  explicit NodeCache(unsigned max) : max_depth(max), state((size_t{2} << max) - 1), hash(state.size()) {}
+
+  static size_t Slot(unsigned depth, const SubjectTag& prefix) {
+    const uint32_t top = static_cast<uint32_t>(prefix[0]) << 24 | static_cast<uint32_t>(prefix[1]) << 16 |
+                         static_cast<uint32_t>(prefix[2]) << 8 | prefix[3];
+    return ((size_t{1} << depth) - 1) + (depth == 0 ? 0 : top >> (32 - depth));
+  }
+  void Stage(unsigned depth, const SubjectTag& prefix, uint8_t new_state, const Hash& h) {
+    const size_t slot = Slot(depth, prefix);
+    state[slot] = kWritten;
+    staged.push_back(Staged{slot, new_state, h});
+  }
+  // Finish ends the batch: its staged slots become known if it committed.
+  void Finish(bool committed) {
+    for (const Staged& s : staged) {
+      state[s.slot] = committed ? s.state : static_cast<uint8_t>(kUnknown);
+      if (committed) hash[s.slot] = s.hash;
+    }
+    staged.clear();
+  }
+
+  const unsigned max_depth;
+  std::vector<uint8_t> state;
+  std::vector<Hash> hash;
+  std::vector<Staged> staged;
+};
+
+// CachedNodeStore is BatchSubjectNodeStore through the NodeCache.
+class SubjectIndexer::CachedNodeStore : public SubjectNodeStore {
+ public:
+  CachedNodeStore(WriteBatch& batch, NodeCache& cache) : batch_(batch), cache_(cache) {}
+
+  StatusOr<std::optional<SubjectNode>> GetNode(unsigned depth, const SubjectTag& prefix) override {
+    if (depth > cache_.max_depth) return batch_.GetNode(depth, prefix);
+    const size_t slot = NodeCache::Slot(depth, prefix);
+    const uint8_t st = cache_.state[slot];
+    if (st == NodeCache::kEmpty) return std::optional<SubjectNode>();
+    if (st == NodeCache::kInner) {
+      SubjectNode n;
+      n.hash = cache_.hash[slot];
+      return std::optional<SubjectNode>(n);
+    }
+    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> node, batch_.GetNode(depth, prefix));
+    if (st == NodeCache::kUnknown) {
+      if (!node) {
+        cache_.state[slot] = NodeCache::kEmpty;
+      } else if (!node->leaf) {
+        cache_.state[slot] = NodeCache::kInner;
+        cache_.hash[slot] = node->hash;
+      }
+    }
+    return node;
+  }
+  Status PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) override {
+    LEDGER_RETURN_IF_ERROR(batch_.PutNode(depth, prefix, node));
+    if (depth <= cache_.max_depth)
+      cache_.Stage(depth, prefix, node.leaf ? NodeCache::kUnknown : NodeCache::kInner, node.hash);
+    return Status::OK();
+  }
+  Status DeleteNode(unsigned depth, const SubjectTag& prefix) override {
+    LEDGER_RETURN_IF_ERROR(batch_.DeleteNode(depth, prefix));
+    if (depth <= cache_.max_depth) cache_.Stage(depth, prefix, NodeCache::kEmpty, Hash{});
+    return Status::OK();
+  }
+
+ private:
+  BatchSubjectNodeStore batch_;
+  NodeCache& cache_;
+};
+
 SubjectIndexer::SubjectIndexer(const NoteSigner* log_key, SubjectIndexerOptions options)
-    : log_key_(log_key), interval_ms_(options.interval.count()), max_accesses_(std::max<size_t>(1, options.max_accesses)) {}
+    : log_key_(log_key),
+      interval_ms_(options.interval.count()),
+      max_accesses_(std::max<size_t>(1, options.max_accesses)),
+      node_cache_depth_(std::min(options.node_cache_depth, 20)) {}
+
+SubjectIndexer::~SubjectIndexer() = default;
 
 Status SubjectIndexer::Recover(Store& store) {
   LEDGER_RETURN_IF_ERROR(MigrateSubjectNodes(store));
@@ -330,6 +422,7 @@ Status SubjectIndexer::Recover(Store& store) {
   batch_first_.reset();
   batch_commits_ = false;
   retry_at_.reset();
+  node_cache_.reset();  // the migration above wrote t/ keys
 
   LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
   ReaderStateStore state(*reader);
@@ -420,7 +513,13 @@ Status SubjectIndexer::BatchEnd(WriteBatch& batch, const LedgerRules& rules, int
   for (const auto& [tag, index] : batch_pending_) all[tag].push_back(index);
 
   BatchStateStore state(batch);
-  BatchSubjectNodeStore nodes(batch);
+  BatchSubjectNodeStore uncached(batch);
+  std::optional<CachedNodeStore> cached;
+  if (node_cache_depth_ >= 0) {
+    if (!node_cache_) node_cache_ = std::make_unique<NodeCache>(static_cast<unsigned>(node_cache_depth_));
+    cached.emplace(batch, *node_cache_);
+  }
+  SubjectNodeStore& nodes = cached ? static_cast<SubjectNodeStore&>(*cached) : uncached;
   LEDGER_ASSIGN_OR_RETURN(IndexRecord r, CommitSubjectAccesses(nodes, state, all, batch.size()));
   r.time = FormatTime(now);
   Bytes entry = SignEnvelopeWith(kIndexPayloadType, EncodeIndex(r), log_key_->verifier().public_key(),
@@ -436,6 +535,7 @@ Status SubjectIndexer::BatchEnd(WriteBatch& batch, const LedgerRules& rules, int
 }
 
 void SubjectIndexer::BatchDone(bool committed) {
+  if (node_cache_) node_cache_->Finish(committed);
   if (committed) {
     if (batch_commits_) {
       pending_.clear();

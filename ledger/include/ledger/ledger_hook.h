@@ -1,6 +1,8 @@
 // RulesHook: plugs LedgerRules into the Sequencer, so every entry is checked
 // against the state derived from the log at its exact position and the
-// state is updated in the same LMDB transaction as the entry.
+// state is updated in the same LMDB transaction as the entry. It keeps a
+// RulesCache, so its sequencer must be the only writer of the store's
+// state while it runs.
 // BatchStateStore adapts a WriteBatch, and ReaderStateStore a LogReader
 // (read-only), to the StateStore interface.
 //
@@ -67,6 +69,9 @@ class RulesHook : public EntryHook {
   LedgerRules rules_;
   std::function<int64_t()> clock_;
   SubjectIndexer* indexer_ = nullptr;
+  // Holders, keys and policies between batches: the sequencer is the
+  // store's only writer, and BatchDone ends each of its transactions.
+  RulesCache cache_;
   // The entry parsed by the last Check, when no context was given.
   std::optional<ParsedEntry> last_parsed_;
 };

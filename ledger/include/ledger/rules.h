@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "ledger/bytes.h"
@@ -77,6 +78,46 @@ struct HolderInState {
   uint64_t index = 0;
 };
 
+class LedgerRules;
+
+// RulesCache keeps the decoded h/, k/ and p/ values (present or unset) the
+// rules read, between Checks and across write transactions, for a writer
+// that is the only one to change the state (ledgerd's sequencer through
+// RulesHook). Why: every access reads its holder, key and policy, which
+// rarely change, and decoding them cost more than the rest of its Check.
+// A key that the transaction in progress writes (Apply) is dropped and read
+// from the state until BatchDone, so the cache never holds a value that the
+// transaction may yet abort. Values found stay valid until BatchDone; there
+// the cache starts again empty once it holds kMaxEntries or more.
+// Thread-safety: one thread at a time.
+class RulesCache {
+ public:
+  static constexpr size_t kMaxEntries = 4096;
+
+  // BatchDone ends a write transaction, committed or not: the keys it wrote
+  // are read from the state again next time.
+  void BatchDone();
+  // Clear forgets every value (e.g. after the state changed elsewhere).
+  void Clear();
+
+ private:
+  friend class LedgerRules;
+  StatusOr<const std::optional<HolderInState>*> Holder(StateStore& state, const std::string& holder);
+  StatusOr<const std::optional<PolicyInForce>*> Policy(StateStore& state, const std::string& holder,
+                                                       const std::string& accessor);
+  StatusOr<char> Key(StateStore& state, const std::string& holder, const std::string& accessor, ByteView key);
+  // Wrote drops |state_key| until BatchDone.
+  void Wrote(const std::string& state_key);
+
+  std::map<std::string, std::optional<HolderInState>, std::less<>> holders_;  // by h/ key
+  std::map<std::string, std::optional<PolicyInForce>, std::less<>> policies_;  // by p/ key
+  std::map<std::string, char, std::less<>> keys_;                             // by k/ key
+  std::set<std::string, std::less<>> written_;
+  // A value read around the cache (a key written in this transaction).
+  std::optional<HolderInState> holder_scratch_;
+  std::optional<PolicyInForce> policy_scratch_;
+};
+
 class LedgerRules {
  public:
   explicit LedgerRules(RulesOptions options) : options_(std::move(options)) {}
@@ -88,14 +129,18 @@ class LedgerRules {
   // the caller knows it: an index commitment must be signed by the log key
   // and (when |position| is given) have size == position. Errors as in the
   // file comment.
+  // With |cache| (not owned; null: none), holders, keys and policies are
+  // read through it; the decision is the same.
   StatusOr<std::optional<uint64_t>> Check(StateStore& state, const ParsedEntry& entry, int64_t now,
-                                          std::optional<uint64_t> position = std::nullopt) const;
+                                          std::optional<uint64_t> position = std::nullopt,
+                                          RulesCache* cache = nullptr) const;
 
   // Apply records the effect of |entry|, appended at |index|. An index
   // commitment changes no rules state (the subject index is kept by
   // ledgerd's SubjectIndexer); one whose size is not |index| is refused
-  // (InvalidArgument).
-  Status Apply(StateStore& state, const ParsedEntry& entry, uint64_t index) const;
+  // (InvalidArgument). |cache| (null: none) is told which of its keys
+  // this writes; pass the one given to Check.
+  Status Apply(StateStore& state, const ParsedEntry& entry, uint64_t index, RulesCache* cache = nullptr) const;
 
   // Lookups for callers (server, verifier, gate).
   static StatusOr<std::optional<HolderInState>> GetHolder(StateStore& state, const std::string& holder);
