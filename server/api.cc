@@ -233,10 +233,19 @@ void Api::GetTile(const httplib::Request& req, httplib::Response& res) {
     // once at least W do (its contents never change).
     if (id->width == ledger::kTileWidth ? have != ledger::kTileWidth : id->width > have)
       return SendError(res, 404, "entry bundle does not exist at the current tree size");
-    auto entries = r.GetEntries(id->index * ledger::kTileWidth, id->width);
-    if (!entries.ok()) return SendStatus(res, entries.status());
-    body.reserve(id->width * 300);
-    for (ledger::ByteView e : *entries) ledger::AppendBundleEntry(&body, e);
+    if (id->width == ledger::kTileWidth) {
+      // Stored in its served form (SPEC.md §7): one copy, no re-encoding.
+      auto bundle = r.GetEntryBundle(id->index);
+      if (!bundle.ok()) return SendStatus(res, bundle.status());
+      body.assign(bundle->data(), bundle->size());
+    } else {
+      auto entries = r.GetEntries(id->index * ledger::kTileWidth, id->width);
+      if (!entries.ok()) return SendStatus(res, entries.status());
+      size_t bytes = 0;
+      for (ledger::ByteView e : *entries) bytes += 2 + e.size();
+      body.reserve(bytes);
+      for (ledger::ByteView e : *entries) ledger::AppendBundleEntry(&body, e);
+    }
   } else {
     auto tile = ledger::ReadTile(*id, r.size(), CachedHashReader(r, nodes_.get()));
     if (!tile.ok()) return SendStatus(res, tile.status());

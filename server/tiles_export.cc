@@ -77,7 +77,7 @@ uint64_t TilesExporter::files_written() const {
   return files_written_;
 }
 
-Status TilesExporter::WriteFile(const std::string& rel, const std::string& data) {
+Status TilesExporter::WriteFile(const std::string& rel, ledger::ByteView data) {
   std::string path = options_.dir + "/" + rel;
   std::string dir = path.substr(0, path.rfind('/'));
   std::string tmp = dir + "/.tmp." + path.substr(path.rfind('/') + 1);
@@ -132,9 +132,14 @@ StatusOr<uint64_t> TilesExporter::SyncOnce() {
     uint32_t width = static_cast<uint32_t>(std::min<uint64_t>(ledger::kTileWidth, size - first));
     ledger::TileId id{true, 0, n, width};
     std::string rel = ledger::FormatTilePath(id);
-    LEDGER_ASSIGN_OR_RETURN(auto entries, reader->GetEntries(first, width));
-    LEDGER_ASSIGN_OR_RETURN(ledger::Bytes bundle, ledger::EncodeEntryBundle(entries));
-    LEDGER_RETURN_IF_ERROR(WriteFile(rel, bundle));
+    if (width == ledger::kTileWidth) {
+      LEDGER_ASSIGN_OR_RETURN(ledger::ByteView stored, reader->GetEntryBundle(n));  // stored as served
+      LEDGER_RETURN_IF_ERROR(WriteFile(rel, stored));
+    } else {
+      LEDGER_ASSIGN_OR_RETURN(auto entries, reader->GetEntries(first, width));
+      LEDGER_ASSIGN_OR_RETURN(ledger::Bytes bundle, ledger::EncodeEntryBundle(entries));
+      LEDGER_RETURN_IF_ERROR(WriteFile(rel, bundle));
+    }
     if (old > first && old - first < ledger::kTileWidth)
       superseded.push_back(ledger::FormatTilePath(ledger::TileId{true, 0, n, static_cast<uint32_t>(old - first)}));
   }

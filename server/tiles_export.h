@@ -74,7 +74,7 @@ class TilesExporter {
 
  private:
   TilesExporter(const ledger::Store* store, TilesExportOptions options, uint64_t exported);
-  ledger::Status WriteFile(const std::string& rel, const std::string& data);
+  ledger::Status WriteFile(const std::string& rel, ledger::ByteView data);
   void Loop();
   void DeleteExpired(bool all_due);
 

@@ -1205,6 +1205,16 @@ class SnapshotReader final : public LogReader {
     return out;
   }
 
+  StatusOr<ByteView> GetEntryBundle(uint64_t n) const override {
+    if (n >= size_ / kBundleWidth) return Status::NotFound("entry bundle beyond the tree size");
+    std::string key = IndexKey(n);
+    MDB_val k = Val(key), v;
+    int rc = mdb_get(txn_.get(), dbis_.bundles, &k, &v);
+    if (rc == MDB_NOTFOUND) return Status::Corruption("entry bundle " + std::to_string(n) + " missing from store");
+    if (rc != 0) return LmdbError("reading entries", rc);
+    return View(v);
+  }
+
   StatusOr<uint64_t> FindLeaf(const Hash& leaf_hash) const override {
     return FindLeafIn(dbis_, leaf_hash, size_, lookup_, pending_.get(), frozen_.get(), txn_.get(), &runs_);
   }

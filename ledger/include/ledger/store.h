@@ -68,6 +68,10 @@ class LogReader : public HashReader {
   virtual StatusOr<ByteView> GetEntry(uint64_t index) const = 0;
   // GetEntries returns entries [start, start + count); NotFound if beyond size().
   virtual StatusOr<std::vector<ByteView>> GetEntries(uint64_t start, uint64_t count) const = 0;
+  // GetEntryBundle returns full entry bundle |n| (entries 256n ... 256n+255)
+  // as stored: byte-identical to /tile/entries/N. The view stays valid for
+  // the reader's lifetime. NotFound unless all 256 entries are in this view.
+  virtual StatusOr<ByteView> GetEntryBundle(uint64_t n) const = 0;
   // FindLeaf returns the index of the leaf with hash |leaf_hash|, NotFound if
   // absent from this view.
   virtual StatusOr<uint64_t> FindLeaf(const Hash& leaf_hash) const = 0;
