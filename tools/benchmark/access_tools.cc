@@ -19,8 +19,10 @@ namespace {
 constexpr char kVerifyBaselineUsage[] = R"(Usage: ledger-bench verify-baseline [--seconds S] [--threads T]
 
 The bound of verified appends: a bare loop of libsodium Ed25519 signature
-verifications of a signed access record's PAE (the same message shape and
-size ledgerd verifies), on T threads (default 1) for S seconds (default 5).
+verifications of signed access records' PAEs (the same message shape and
+size ledgerd verifies; 1024 distinct records and signatures, cycled, as a
+log never holds the same signature twice), on T threads (default 1) for S
+seconds (default 5).
 Prints JSON: threads, verifications, seconds, per_s.
 )";
 
@@ -44,7 +46,6 @@ int VerifyBaselineMain(int argc, char** argv) {
   auto signer = ledger::Ed25519Signer::Generate();
   if (!signer.ok()) Die(signer.status().ToString());
   ledger::AccessRecord r;
-  r.request_id = "0123456789abcdef0123456789abcdef";
   r.accessor = "chat-banking";
   r.holder = "demo-bank";
   r.subject = ledger::Bytes(32, 'x');
@@ -52,18 +53,30 @@ int VerifyBaselineMain(int argc, char** argv) {
   r.categories = {"BALANCES"};
   r.consent = "consent-0123456789";
   r.time = ledger::FormatTime(time(nullptr));
-  ledger::Bytes pae = ledger::Pae(ledger::kAccessPayloadType, ledger::EncodeAccess(r));
-  ledger::Bytes sig = (*signer)->Sign(pae);
+  // Distinct records and signatures, cycled: an audit or an append never
+  // verifies the same signature twice, and one signature verified over and
+  // over ran 3-4 % faster (the branch predictor learns its scalars).
+  constexpr size_t kDistinct = 1024;
+  std::vector<ledger::Bytes> paes, sigs;
+  for (size_t i = 0; i < kDistinct; i++) {
+    r.request_id = "request-" + std::to_string(i) + "-0123456789abcdef0123456789";
+    paes.push_back(ledger::Pae(ledger::kAccessPayloadType, ledger::EncodeAccess(r)));
+    sigs.push_back((*signer)->Sign(paes.back()));
+  }
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> total{0};
   std::vector<std::thread> pool;
   auto start = std::chrono::steady_clock::now();
   for (uint64_t t = 0; t < threads; t++) {
-    pool.emplace_back([&] {
+    pool.emplace_back([&, t] {
       uint64_t n = 0;
+      size_t next = t * kDistinct / threads;
       const auto* pk = reinterpret_cast<const unsigned char*>((*signer)->public_key().data());
       while (!stop.load(std::memory_order_relaxed)) {
         for (int i = 0; i < 64; i++) {
+          const ledger::Bytes& pae = paes[next];
+          const ledger::Bytes& sig = sigs[next];
+          next = (next + 1) % kDistinct;
           if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()),
                                           reinterpret_cast<const unsigned char*>(pae.data()), pae.size(), pk) != 0)
             Die("verification failed");
