@@ -209,6 +209,17 @@ int main(int argc, char** argv) {
   };
   for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) Put("fuzz_query", "target-" + std::to_string(i), targets[i]);
 
+  // --- heads of HTTP answers (ledger-verify's fetcher)
+  const char* heads[] = {
+      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 66048\r\n",
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 57\r\nConnection: close\r\n",
+      "HTTP/1.0 200 OK\r\ncontent-length: 0\r\nConnection: keep-alive\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n",
+      "HTTP/1.1 302 Found\r\nLocation: /log/checkpoint\r\nContent-Length: 0\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n",
+  };
+  for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) Put("fuzz_fetcher", "head-" + std::to_string(i), heads[i]);
+
   std::cout << "wrote " << g_written << " seeds under " << g_dir << "\n";
   return 0;
 }

@@ -190,3 +190,44 @@ TEST_CASE("fetcher over HTTP: an unreachable log is unavailable", "[verifier][fe
   auto r = (*f)->Get("checkpoint");
   CHECK(r.status().code() == ledger::Status::Code::kUnavailable);
 }
+
+TEST_CASE("fetcher: answer heads the plain-http path reads itself, and those it leaves to httplib") {
+  constexpr uint64_t kLimit = 1000;
+  struct Case {
+    const char* head;
+    bool accepted;
+    int status;
+    uint64_t length;
+    bool keep_alive;
+  };
+  const Case cases[] = {
+      {"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n", true, 200, 12, true},
+      {"HTTP/1.1 404 Not Found\r\ncontent-LENGTH:7 \r\nConnection: close\r\n", true, 404, 7, false},
+      {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n", true, 200, 0, false},
+      {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: Keep-Alive\r\n", true, 200, 0, true},
+      {"HTTP/1.1 200\r\nContent-Length: 1000\r\n", true, 200, 1000, true},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 1001\r\n", false, 0, 0, false},     // over the limit
+      {"HTTP/1.1 200 OK\r\n", false, 0, 0, false},                             // no length
+      {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n", false, 0, 0, false},
+      {"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n", false, 0, 0, false},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n", false, 0, 0, false},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n", false, 0, 0, false},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n", false, 0, 0, false},
+      {"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n", false, 0, 0, false},
+      {"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n", false, 0, 0, false},
+      {"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n", false, 0, 0, false},
+      {"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n", false, 0, 0, false},
+      {"HTTP/1.x 200 OK\r\nContent-Length: 0\r\n", false, 0, 0, false},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 3", false, 0, 0, false},            // last line unterminated
+      {"", false, 0, 0, false},
+  };
+  for (const Case& c : cases) {
+    INFO(c.head);
+    auto head = verifier::ParseResponseHead(c.head, kLimit);
+    REQUIRE(head.has_value() == c.accepted);
+    if (!c.accepted) continue;
+    CHECK(head->status == c.status);
+    CHECK(head->content_length == c.length);
+    CHECK(head->keep_alive == c.keep_alive);
+  }
+}

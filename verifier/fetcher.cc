@@ -46,6 +46,74 @@ bool ParseLength(const std::string& text, uint64_t* out) {
   return true;
 }
 
+// HeaderIs tells whether |line| is header |name| (lower case, with the
+// colon) and sets |value| to its trimmed value.
+bool HeaderIs(std::string_view line, std::string_view name, std::string_view* value) {
+  if (line.size() < name.size()) return false;
+  for (size_t i = 0; i < name.size(); i++) {
+    char c = line[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != name[i]) return false;
+  }
+  std::string_view v = line.substr(name.size());
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  *value = v;
+  return true;
+}
+
+bool EqualsLower(std::string_view v, std::string_view lower) {
+  if (v.size() != lower.size()) return false;
+  for (size_t i = 0; i < v.size(); i++) {
+    char c = v[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<ResponseHead> ParseResponseHead(std::string_view h, uint64_t max_length) {
+  size_t eol = h.find("\r\n");
+  if (eol == std::string_view::npos) return std::nullopt;
+  std::string_view status_line = h.substr(0, eol);
+  // "HTTP/1.x SSS reason"
+  if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." || status_line[8] != ' ')
+    return std::nullopt;
+  if (status_line[7] != '0' && status_line[7] != '1') return std::nullopt;
+  if (status_line.size() > 12 && status_line[12] != ' ') return std::nullopt;
+  ResponseHead out;
+  for (size_t i = 9; i < 12; i++) {
+    if (status_line[i] < '0' || status_line[i] > '9') return std::nullopt;
+    out.status = out.status * 10 + (status_line[i] - '0');
+  }
+  if (out.status != 200 && out.status != 404) return std::nullopt;
+  bool close = status_line[7] != '1';  // HTTP/1.0 closes unless told otherwise
+  bool have_length = false;
+  for (size_t pos = eol + 2; pos < h.size();) {
+    size_t e = h.find("\r\n", pos);
+    if (e == std::string_view::npos) return std::nullopt;  // every line ends "\r\n"
+    std::string_view line = h.substr(pos, e - pos);
+    pos = e + 2;
+    std::string_view v;
+    if (HeaderIs(line, "content-length:", &v)) {
+      if (have_length || !ParseLength(std::string(v), &out.content_length)) return std::nullopt;
+      have_length = true;
+    } else if (HeaderIs(line, "transfer-encoding:", &v)) {
+      return std::nullopt;  // chunked: the httplib path reads it
+    } else if (HeaderIs(line, "connection:", &v)) {
+      if (EqualsLower(v, "close")) close = true;
+      if (EqualsLower(v, "keep-alive")) close = false;
+    }
+  }
+  if (!have_length || out.content_length > max_length) return std::nullopt;
+  out.keep_alive = !close;
+  return out;
+}
+
+namespace {
+
 // PlainHttp is the fast path for the one request an audit makes thousands
 // of times: GET of a tile or bundle over plain http:// answered 200 or 404
 // with a Content-Length. The body is received straight into the returned
@@ -172,32 +240,6 @@ class PlainHttp {
     }
   }
 
-  // HeaderIs tells whether |line| is header |name| (lower case, with the
-  // colon) and sets |value| to its trimmed value.
-  static bool HeaderIs(std::string_view line, std::string_view name, std::string_view* value) {
-    if (line.size() < name.size()) return false;
-    for (size_t i = 0; i < name.size(); i++) {
-      char c = line[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      if (c != name[i]) return false;
-    }
-    std::string_view v = line.substr(name.size());
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    *value = v;
-    return true;
-  }
-
-  static bool EqualsLower(std::string_view v, std::string_view lower) {
-    if (v.size() != lower.size()) return false;
-    for (size_t i = 0; i < v.size(); i++) {
-      char c = v[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      if (c != lower[i]) return false;
-    }
-    return true;
-  }
-
   // Exchange sends the request on |fd| and reads one answer. |keep| tells
   // whether the connection may carry another request.
   Result Exchange(int fd, const std::string& request, ledger::Bytes* body, bool* keep) {
@@ -217,38 +259,11 @@ class PlainHttp {
       head_end = head.find("\r\n\r\n", scanned > 3 ? scanned - 3 : 0);
       scanned = head.size();
     }
-    std::string_view h(head.data(), head_end + 2);  // each line ends "\r\n"
-    size_t eol = h.find("\r\n");
-    std::string_view status_line = h.substr(0, eol);
-    // "HTTP/1.x SSS reason"
-    if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." || status_line[8] != ' ')
-      return Result::kOther;
-    int status = 0;
-    for (size_t i = 9; i < 12; i++) {
-      if (status_line[i] < '0' || status_line[i] > '9') return Result::kOther;
-      status = status * 10 + (status_line[i] - '0');
-    }
-    if (status != 200 && status != 404) return Result::kOther;
-    bool http11 = status_line[7] == '1';
-    bool close = !http11;
-    uint64_t length = 0;
-    bool have_length = false;
-    for (size_t pos = eol + 2; pos < h.size();) {
-      size_t e = h.find("\r\n", pos);
-      std::string_view line = h.substr(pos, e - pos);
-      pos = e + 2;
-      std::string_view v;
-      if (HeaderIs(line, "content-length:", &v)) {
-        if (have_length || !ParseLength(std::string(v), &length)) return Result::kOther;
-        have_length = true;
-      } else if (HeaderIs(line, "transfer-encoding:", &v)) {
-        return Result::kOther;  // chunked: the httplib path reads it
-      } else if (HeaderIs(line, "connection:", &v)) {
-        if (EqualsLower(v, "close")) close = true;
-        if (EqualsLower(v, "keep-alive")) close = false;
-      }
-    }
-    if (!have_length || length > kMaxBody) return Result::kOther;
+    auto parsed = ParseResponseHead(std::string_view(head.data(), head_end + 2), kMaxBody);
+    if (!parsed) return Result::kOther;
+    const int status = parsed->status;
+    const uint64_t length = parsed->content_length;
+    const bool close = !parsed->keep_alive;
     size_t extra = head.size() - (head_end + 4);
     if (extra > length) return Result::kOther;  // more than one answer: not ours
     ledger::Bytes out;

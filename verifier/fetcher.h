@@ -13,8 +13,11 @@
 #ifndef LEDGER_VERIFIER_FETCHER_H_
 #define LEDGER_VERIFIER_FETCHER_H_
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "ledger/bytes.h"
 #include "ledger/status.h"
@@ -42,6 +45,23 @@ class Fetcher {
   // is_directory tells whether the source is a local mirror.
   virtual bool is_directory() const = 0;
 };
+
+// ResponseHead is what the HTTP fetcher's plain-http path reads from the
+// head of an answer.
+struct ResponseHead {
+  int status = 0;               // 200 or 404
+  uint64_t content_length = 0;  // the body's bytes
+  bool keep_alive = false;      // the connection may carry another request
+};
+
+// ParseResponseHead reads |head| (untrusted): the status line and header
+// lines, each ending "\r\n", without the blank line that ends the head.
+// It returns the head only if the plain-http path reads the body itself:
+// HTTP/1.0 or 1.1, status 200 or 404, exactly one Content-Length (digits
+// only) of at most |max_length|, no Transfer-Encoding. nullopt for anything
+// else, which the httplib path then handles (redirects, retries, chunked
+// bodies, errors).
+std::optional<ResponseHead> ParseResponseHead(std::string_view head, uint64_t max_length);
 
 }  // namespace verifier
 
