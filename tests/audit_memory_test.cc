@@ -22,6 +22,7 @@
 #include "ledger/note.h"
 #include "ledger/record.h"
 #include "ledger/vrf.h"
+#include "test_parties.h"
 
 namespace fs = std::filesystem;
 using namespace ledger;
@@ -140,8 +141,7 @@ constexpr char kAccessor[] = "acme";
 // DuplicatesLog is a ledger-mode log of |n| accesses, some of which reuse
 // an earlier request id (with another payload, or the same one).
 struct DuplicatesLog {
-  std::unique_ptr<NoteSigner> log_key;
-  std::unique_ptr<Ed25519Signer> holder, accessor;
+  ledger_test::LedgerParties parties{"example.com/audit-memory-test", kHolder, kAccessor};
   std::vector<Bytes> entries;
   std::vector<std::pair<std::string, uint64_t>> want;  // (rule, index) expected
 
@@ -158,29 +158,15 @@ struct DuplicatesLog {
     r.purpose = "CUSTOMER_SUPPORT";
     r.categories = {"BALANCES"};
     r.consent = "consent";
-    r.time = "2026-12-01T10:00:00Z";
+    r.time = ledger_test::kTestTime;
     r.actor = "agent-" + std::to_string(variant);
-    return SignEnvelope(kAccessPayloadType, EncodeAccess(r), *accessor);
+    return SignEnvelope(kAccessPayloadType, EncodeAccess(r), *parties.accessor);
   }
 
   explicit DuplicatesLog(int n) {
-    log_key = std::move(NoteSigner::Generate("example.com/audit-memory-test")).value();
-    holder = std::move(Ed25519Signer::Generate()).value();
-    accessor = std::move(Ed25519Signer::Generate()).value();
-    auto vrf = std::move(VrfSecretKey::Generate()).value();
-    HolderRecord h{kHolder, Bytes(holder->public_key()), Bytes(vrf->public_key()), "2026-12-01T10:00:00Z"};
-    Add(SignEnvelopeWith(kHolderPayloadType, EncodeHolder(h), log_key->verifier().public_key(),
-                         [&](ByteView m) { return log_key->Sign(m); }));
-    AccessorRecord a{kHolder, kAccessor, AccessorRecord::Action::kAuthorize, {Bytes(accessor->public_key())},
-                     "2026-12-01T10:00:00Z"};
-    Add(SignEnvelope(kAccessorPayloadType, EncodeAccessor(a), *holder));
-    PolicyRecord p;
-    p.holder = kHolder;
-    p.accessor = kAccessor;
-    p.version = 1;
-    p.purposes = {{"CUSTOMER_SUPPORT", {"ACCOUNT_BASIC", "BALANCES"}, 90}};
-    p.time = "2026-12-01T10:00:00Z";
-    Add(SignEnvelope(kPolicyPayloadType, EncodePolicy(p), *accessor));
+    Add(parties.HolderEntry());
+    Add(parties.AuthorizeEntry());
+    Add(parties.PolicyEntry(1, {{"CUSTOMER_SUPPORT", {"ACCOUNT_BASIC", "BALANCES"}, 90}}));
     std::vector<Bytes> originals;
     std::vector<std::string> ids;  // the request id of each access
     std::set<std::string> logged;
@@ -216,7 +202,7 @@ struct DuplicatesLog {
   }
 
   std::unique_ptr<verifier::AuditReplay> NewReplay(uint64_t budget, const std::string& dir) const {
-    auto r = std::make_unique<verifier::AuditReplay>(Bytes(log_key->verifier().public_key()), 300);
+    auto r = std::make_unique<verifier::AuditReplay>(Bytes(parties.log_key->verifier().public_key()), 300);
     r->SetRequestIdMemory(budget, dir);
     r->SetEntrySource([this](uint64_t index) -> StatusOr<Bytes> {
       if (index >= entries.size()) return Status::Internal("no entry " + std::to_string(index));
@@ -251,7 +237,7 @@ TEST_CASE("audit: a tiny request-id budget catches the same reused ids, in full 
   // Incremental: saved after a spill, resumed with the tiny budget (the
   // loaded ids spill again), the rest replayed: the same violations.
   std::string state = (dir.path / "audit.state").string();
-  const std::string vkey = log.log_key->verifier().VerifierKeyString();
+  const std::string vkey = log.parties.log_key->verifier().VerifierKeyString();
   const uint64_t cut = n / 2 + 13;
   {
     auto first = log.NewReplay(2048, dir.path.string());

@@ -7,7 +7,7 @@
 // at the wrong size, a proof for another tag, an entry of another subject,
 // a bad inclusion proof, a policy that does not cover the access. Also the
 // audit's replay of commitments (verifier/audit.h) and its saved state.
-// The verifier's sources are compiled into this binary by path.
+// The verifier's sources are linked in (ledger_verify_objects).
 #include <sodium.h>
 #include <unistd.h>
 
@@ -28,6 +28,7 @@
 #include "ledger/subject.h"
 #include "ledger/subject_index.h"
 #include "ledger/vrf.h"
+#include "test_parties.h"
 #include "test_util.h"
 
 using namespace ledger;
@@ -46,26 +47,14 @@ std::string B64(const Hash& h) { return Base64Encode(HashView(h)); }
 
 // SubjectLog is a small ledger-mode log with a subject index, and the
 // answers an honest ledgerd would give about it.
-class SubjectLog {
+class SubjectLog : public ledger_test::LedgerParties {
  public:
-  SubjectLog() {
-    log_key = std::move(NoteSigner::Generate("example.com/subject-test")).value();
-    holder = std::move(Ed25519Signer::Generate()).value();
-    accessor = std::move(Ed25519Signer::Generate()).value();
+  SubjectLog() : LedgerParties("example.com/subject-test", kHolder, kAccessor) {
     rogue = std::move(Ed25519Signer::Generate()).value();
-    vrf = std::move(VrfSecretKey::Generate()).value();
-    HolderRecord h{kHolder, Bytes(holder->public_key()), Bytes(vrf->public_key()), "2026-12-01T10:00:00Z"};
-    AddLogSigned(kHolderPayloadType, EncodeHolder(h));
-    AccessorRecord a{kHolder, kAccessor, AccessorRecord::Action::kAuthorize, {Bytes(accessor->public_key())},
-                     "2026-12-01T10:00:00Z"};
-    Add(SignEnvelope(kAccessorPayloadType, EncodeAccessor(a), *holder));
-    PolicyRecord p;
-    p.holder = kHolder;
-    p.accessor = kAccessor;
-    p.version = 1;
-    p.purposes = {{"CUSTOMER_SUPPORT", {"ACCOUNT_BASIC", "BALANCES"}, 90}, {"FRAUD_PREVENTION", {"TRANSACTIONS"}, 365}};
-    p.time = "2026-12-01T10:00:00Z";
-    policy_index = Add(SignEnvelope(kPolicyPayloadType, EncodePolicy(p), *accessor));
+    Add(HolderEntry());
+    Add(AuthorizeEntry());
+    policy_index = Add(PolicyEntry(1, {{"CUSTOMER_SUPPORT", {"ACCOUNT_BASIC", "BALANCES"}, 90},
+                                       {"FRAUD_PREVENTION", {"TRANSACTIONS"}, 365}}));
   }
 
   uint64_t Add(Bytes entry) {
@@ -73,10 +62,7 @@ class SubjectLog {
     tree.leaves.push_back(HashLeaf(entries.back()));
     return entries.size() - 1;
   }
-  uint64_t AddLogSigned(const char* type, const Bytes& payload) {
-    return Add(SignEnvelopeWith(type, payload, log_key->verifier().public_key(),
-                                [&](ByteView m) { return log_key->Sign(m); }));
-  }
+  uint64_t AddLogSigned(const char* type, const Bytes& payload) { return Add(LogSigned(type, payload)); }
 
   SubjectToken Token(const std::string& customer) const {
     return std::move(IssueSubjectToken(*vrf, kHolder, customer, kPeriod)).value();
@@ -188,9 +174,7 @@ class SubjectLog {
     return j;
   }
 
-  std::unique_ptr<NoteSigner> log_key;
-  std::unique_ptr<Ed25519Signer> holder, accessor, rogue;
-  std::unique_ptr<VrfSecretKey> vrf;
+  std::unique_ptr<Ed25519Signer> rogue;  // a key nobody authorised
   std::vector<Bytes> entries;
   MemoryTree tree;
   uint64_t policy_index = 0;

@@ -4,7 +4,7 @@
 // the full tree at every size, the partial-tile fallback, and the audit
 // command on a dishonest log (every violation rule, with evidence), the
 // incremental audit equal to a full one, a fork and a root mismatch.
-// The verifier's sources are compiled into this binary by path.
+// The verifier's sources are linked in (ledger_verify_objects).
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
