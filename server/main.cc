@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "api.h"
+#include "cli/flags.h"
 #include "ledger/ledger_hook.h"
 #include "setup.h"
 #include "ledger/files.h"
@@ -110,60 +111,29 @@ struct Flags {
   ledgerd::RateLimitOptions rate;
 };
 
-[[noreturn]] void Die(const std::string& msg, int code = 1) {
-  std::cerr << "ledgerd: " << msg << "\n";
-  std::exit(code);
-}
-
-uint64_t ParseNumberFlag(const std::string& flag, const std::string& value, uint64_t min, uint64_t max) {
-  auto v = ledger::ParseUint64(value);
-  if (!v.ok() || *v < min || *v > max)
-    Die(flag + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", got \"" + value + "\"", 2);
-  return *v;
-}
+[[noreturn]] void Die(const std::string& msg, int code = 1) { ledger_cli::Die("ledgerd", msg, code); }
 
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
+  ledger_cli::FlagReader flags("ledgerd", kUsage, argc, argv, {"--demo"});
+  std::string a, value;
+  while (flags.Next(&a, &value)) {
     if (a == "--demo") {
       f.demo = true;
       f.opaque = false;
-      continue;
-    }
-    std::string value;
-    auto eq = a.find('=');
-    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else if (a.rfind("--", 0) == 0) {
-      if (i + 1 >= argc) Die("flag " + a + " needs a value (see --help)", 2);
-      value = argv[++i];
-    } else {
-      Die("unexpected argument \"" + a + "\" (see --help)", 2);
-    }
-    if (a == "--data") f.data = value;
-    else if (a == "--listen") {
-      auto colon = value.rfind(':');
-      if (colon == std::string::npos || colon == 0) Die("--listen must be HOST:PORT, got \"" + value + "\"", 2);
-      f.host = value.substr(0, colon);
-      if (f.host.size() > 2 && f.host.front() == '[' && f.host.back() == ']') f.host = f.host.substr(1, f.host.size() - 2);
-      f.port = static_cast<int>(ParseNumberFlag("--listen port", value.substr(colon + 1), 0, 65535));
-    } else if (a == "--origin") f.origin = value;
+    } else if (a == "--data") f.data = value;
+    else if (a == "--listen") flags.ParseListen(value, &f.host, &f.port);
+    else if (a == "--origin") f.origin = value;
     else if (a == "--port-file") f.port_file = value;
-    else if (a == "--threads") f.threads = static_cast<int>(ParseNumberFlag(a, value, 1, 1024));
-    else if (a == "--batch-max") f.batch_max = ParseNumberFlag(a, value, 1, 1 << 20);
-    else if (a == "--batch-wait-us") f.batch_wait_us = static_cast<long>(ParseNumberFlag(a, value, 0, 1000000));
-    else if (a == "--max-body") f.max_body = ParseNumberFlag(a, value, 1024, uint64_t{1} << 32);
-    else if (a == "--max-entries") f.max_entries = ParseNumberFlag(a, value, 1, 100000);
+    else if (a == "--threads") f.threads = static_cast<int>(flags.ParseNumber(a, value, 1, 1024));
+    else if (a == "--batch-max") f.batch_max = flags.ParseNumber(a, value, 1, 1 << 20);
+    else if (a == "--batch-wait-us") f.batch_wait_us = static_cast<long>(flags.ParseNumber(a, value, 0, 1000000));
+    else if (a == "--max-body") f.max_body = flags.ParseNumber(a, value, 1024, uint64_t{1} << 32);
+    else if (a == "--max-entries") f.max_entries = flags.ParseNumber(a, value, 1, 100000);
     else if (a == "--map-size") {
       bool mib = !value.empty() && value.back() == 'M';
       if (mib) value.pop_back();
-      f.map_bytes = ParseNumberFlag(a, value, 1, mib ? 1 << 30 : 1 << 20) << (mib ? 20 : 30);
+      f.map_bytes = flags.ParseNumber(a, value, 1, mib ? 1 << 30 : 1 << 20) << (mib ? 20 : 30);
     }
     else if (a == "--entries") {
       if (value != "ledger" && value != "opaque") Die("--entries must be \"ledger\" or \"opaque\"", 2);
@@ -171,11 +141,11 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (a == "--holders") f.holders = value;
     else if (a == "--witnesses") f.witnesses = value;
     else if (a == "--tiles-dir") f.tiles_dir = value;
-    else if (a == "--index-interval-ms") f.index_interval_ms = ParseNumberFlag(a, value, 1, 3600000);
-    else if (a == "--max-skew") f.max_skew = static_cast<int64_t>(ParseNumberFlag(a, value, 0, 86400 * 365));
-    else if (a == "--read-timeout-ms") f.conn.read_timeout = std::chrono::milliseconds(ParseNumberFlag(a, value, 1, 3600000));
-    else if (a == "--write-timeout-ms") f.conn.write_timeout = std::chrono::milliseconds(ParseNumberFlag(a, value, 1, 3600000));
-    else if (a == "--keep-alive-ms") f.conn.keep_alive_timeout = std::chrono::milliseconds(ParseNumberFlag(a, value, 0, 3600000));
+    else if (a == "--index-interval-ms") f.index_interval_ms = flags.ParseNumber(a, value, 1, 3600000);
+    else if (a == "--max-skew") f.max_skew = static_cast<int64_t>(flags.ParseNumber(a, value, 0, 86400 * 365));
+    else if (a == "--read-timeout-ms") f.conn.read_timeout = std::chrono::milliseconds(flags.ParseNumber(a, value, 1, 3600000));
+    else if (a == "--write-timeout-ms") f.conn.write_timeout = std::chrono::milliseconds(flags.ParseNumber(a, value, 1, 3600000));
+    else if (a == "--keep-alive-ms") f.conn.keep_alive_timeout = std::chrono::milliseconds(flags.ParseNumber(a, value, 0, 3600000));
     else if (a == "--rate-limit") {
       // A decimal: 0.5 is one entry every two seconds.
       char* end = nullptr;
@@ -184,10 +154,10 @@ Flags ParseFlags(int argc, char** argv) {
         Die("--rate-limit must be a decimal number of entries per second from 0 to 1e9, got \"" + value + "\"", 2);
       f.rate.rate = r;
     }
-    else if (a == "--rate-burst") f.rate.burst = static_cast<double>(ParseNumberFlag(a, value, 1, 1000000000));
+    else if (a == "--rate-burst") f.rate.burst = static_cast<double>(flags.ParseNumber(a, value, 1, 1000000000));
     else if (a == "--tls-cert") f.conn.tls_cert = value;
     else if (a == "--tls-key") f.conn.tls_key = value;
-    else Die("unknown flag " + a + " (see --help)", 2);
+    else flags.Unknown(a);
   }
   if (f.demo && f.opaque) Die("--demo needs --entries ledger", 2);
   if (f.conn.tls_cert.empty() != f.conn.tls_key.empty()) Die("--tls-cert and --tls-key go together", 2);

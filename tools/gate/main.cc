@@ -31,6 +31,7 @@
 #include <string>
 #include <thread>
 
+#include "cli/flags.h"
 #include "ledger/bytes.h"
 #include "ledger/gate.h"
 #include "ledger/note.h"
@@ -94,52 +95,21 @@ struct Flags {
 
 constexpr size_t kMaxBody = 1 << 20;  // a receipt is a few KiB
 
-[[noreturn]] void Die(const std::string& msg, int code = 1) {
-  std::cerr << "ledger-gate: " << msg << "\n";
-  std::exit(code);
-}
-
-uint64_t ParseNumberFlag(const std::string& flag, const std::string& value, uint64_t min, uint64_t max) {
-  auto v = ledger::ParseUint64(value);
-  if (!v.ok() || *v < min || *v > max)
-    Die(flag + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", got \"" +
-            value + "\"",
-        2);
-  return *v;
-}
+[[noreturn]] void Die(const std::string& msg, int code = 1) { ledger_cli::Die("ledger-gate", msg, code); }
 
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
-    std::string value;
-    auto eq = a.find('=');
-    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else if (a.rfind("--", 0) == 0) {
-      if (i + 1 >= argc) Die("flag " + a + " needs a value (see --help)", 2);
-      value = argv[++i];
-    } else {
-      Die("unexpected argument \"" + a + "\" (see --help)", 2);
-    }
-    if (a == "--listen") {
-      auto colon = value.rfind(':');
-      if (colon == std::string::npos || colon == 0) Die("--listen must be HOST:PORT, got \"" + value + "\"", 2);
-      f.host = value.substr(0, colon);
-      if (f.host.size() > 2 && f.host.front() == '[' && f.host.back() == ']') f.host = f.host.substr(1, f.host.size() - 2);
-      f.port = static_cast<int>(ParseNumberFlag("--listen port", value.substr(colon + 1), 0, 65535));
-    } else if (a == "--log-key") f.log_key = value;
+  ledger_cli::FlagReader flags("ledger-gate", kUsage, argc, argv);
+  std::string a, value;
+  while (flags.Next(&a, &value)) {
+    if (a == "--listen") flags.ParseListen(value, &f.host, &f.port);
+    else if (a == "--log-key") f.log_key = value;
     else if (a == "--holder") f.holder = value;
     else if (a == "--releases") f.releases = value;
-    else if (a == "--max-age") f.max_age = static_cast<int64_t>(ParseNumberFlag(a, value, 0, 86400 * 3660));
+    else if (a == "--max-age") f.max_age = static_cast<int64_t>(flags.ParseNumber(a, value, 0, 86400 * 3660));
     else if (a == "--port-file") f.port_file = value;
-    else if (a == "--threads") f.threads = static_cast<int>(ParseNumberFlag(a, value, 1, 1024));
-    else Die("unknown flag " + a + " (see --help)", 2);
+    else if (a == "--threads") f.threads = static_cast<int>(flags.ParseNumber(a, value, 1, 1024));
+    else flags.Unknown(a);
   }
   if (f.log_key.empty()) Die("--log-key is required (see --help)", 2);
   if (f.releases.empty()) Die("--releases must not be empty", 2);

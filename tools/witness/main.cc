@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "cli/flags.h"
 #include "http_serve.h"
 #include "ledger/files.h"
 #include "witness.h"
@@ -67,44 +68,18 @@ struct Flags {
   std::string port_file;
 };
 
-[[noreturn]] void Die(const std::string& msg, int code = 1) {
-  std::cerr << "ledger-witness: " << msg << "\n";
-  std::exit(code);
-}
+[[noreturn]] void Die(const std::string& msg, int code = 1) { ledger_cli::Die("ledger-witness", msg, code); }
 
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
-    std::string value;
-    auto eq = a.find('=');
-    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else if (a.rfind("--", 0) == 0) {
-      if (i + 1 >= argc) Die("flag " + a + " needs a value (see --help)", 2);
-      value = argv[++i];
-    } else {
-      Die("unexpected argument \"" + a + "\" (see --help)", 2);
-    }
+  ledger_cli::FlagReader flags("ledger-witness", kUsage, argc, argv);
+  std::string a, value;
+  while (flags.Next(&a, &value)) {
     if (a == "--config") f.config = value;
     else if (a == "--state") f.state = value;
     else if (a == "--port-file") f.port_file = value;
-    else if (a == "--listen") {
-      auto colon = value.rfind(':');
-      if (colon == std::string::npos || colon == 0) Die("--listen must be HOST:PORT, got \"" + value + "\"", 2);
-      f.host = value.substr(0, colon);
-      if (f.host.size() > 2 && f.host.front() == '[' && f.host.back() == ']') f.host = f.host.substr(1, f.host.size() - 2);
-      auto port = ledger::ParseUint64(value.substr(colon + 1));
-      if (!port.ok() || *port > 65535) Die("--listen port must be 0 to 65535, got \"" + value + "\"", 2);
-      f.port = static_cast<int>(*port);
-    } else {
-      Die("unknown flag " + a + " (see --help)", 2);
-    }
+    else if (a == "--listen") flags.ParseListen(value, &f.host, &f.port);
+    else flags.Unknown(a);
   }
   if (f.config.empty()) Die("--config is required (see --help)", 2);
   if (f.state.empty()) Die("--state must not be empty", 2);
