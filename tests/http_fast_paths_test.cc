@@ -15,6 +15,7 @@
 #include "ledger/bytes.h"
 #include "ledger/merkle.h"
 #include "node_cache.h"
+#include "test_util.h"
 
 namespace {
 
@@ -23,36 +24,13 @@ using ledgerd::ParseSimpleEntriesBody;
 
 std::string Dump(const std::string& s) { return json(s).dump(-1, ' ', false, json::error_handler_t::replace); }
 
-// TreeReader serves every complete subtree of a tree of |n| random leaves,
-// counting the nodes it is asked for.
-class TreeReader : public ledger::HashReader {
- public:
-  explicit TreeReader(uint64_t n) {
-    std::mt19937_64 rng(7);
-    levels_.emplace_back();
-    for (uint64_t i = 0; i < n; i++) levels_[0].push_back(ledger::HashLeaf(std::to_string(rng())));
-    while (levels_.back().size() > 1) {
-      const auto& below = levels_.back();
-      std::vector<ledger::Hash> up;
-      for (size_t i = 0; i + 1 < below.size(); i += 2) up.push_back(ledger::HashChildren(below[i], below[i + 1]));
-      levels_.push_back(std::move(up));
-    }
-  }
-  ledger::Status ReadHashes(const std::vector<ledger::NodeId>& ids, std::vector<ledger::Hash>* out) const override {
-    out->resize(ids.size());
-    for (size_t i = 0; i < ids.size(); i++) {
-      if (ids[i].level >= levels_.size() || ids[i].index >= levels_[ids[i].level].size())
-        return ledger::Status::NotFound("node not stored");
-      (*out)[i] = levels_[ids[i].level][ids[i].index];
-    }
-    reads += ids.size();
-    return ledger::Status::OK();
-  }
-  mutable std::atomic<uint64_t> reads{0};
-
- private:
-  std::vector<std::vector<ledger::Hash>> levels_;
-};
+// RandomTree is a MemoryReader over |n| random leaf hashes.
+ledger_test::MemoryReader RandomTree(uint64_t n) {
+  std::mt19937_64 rng(7);
+  std::vector<ledger::Hash> leaves;
+  for (uint64_t i = 0; i < n; i++) leaves.push_back(ledger::HashLeaf(std::to_string(rng())));
+  return ledger_test::MemoryReader(leaves);
+}
 
 }  // namespace
 
@@ -117,7 +95,7 @@ TEST_CASE("JSON writers match nlohmann/json's dump byte for byte") {
 }
 
 TEST_CASE("node cache: proofs through it equal proofs without it, from many threads") {
-  TreeReader tree(3000);
+  const ledger_test::MemoryReader tree = RandomTree(3000);
   // A tiny table (64 slots) so that nodes collide and replace each other.
   ledgerd::NodeCache cache(6, 2);
   std::atomic<int> mismatches{0};
@@ -139,15 +117,15 @@ TEST_CASE("node cache: proofs through it equal proofs without it, from many thre
 }
 
 TEST_CASE("node cache: repeated proofs read only the uncached levels") {
-  TreeReader tree(1 << 12);
+  const ledger_test::MemoryReader tree = RandomTree(1 << 12);
   ledgerd::NodeCache cache(16, 4);
   ledgerd::CachedHashReader cached(tree, &cache);
   REQUIRE(ledger::InclusionProof(5, 1 << 12, cached).ok());
-  uint64_t first = tree.reads;
+  uint64_t first = tree.nodes_read;
   REQUIRE(ledger::InclusionProof(5, 1 << 12, cached).ok());
   // 12 proof nodes at levels 0..11: levels 4..11 now come from the cache.
   CHECK(first == 12);
-  CHECK(tree.reads - first == 4);
+  CHECK(tree.nodes_read - first == 4);
   ledger::Hash h;
   CHECK_FALSE(cache.Get({3, 0}, &h));  // below min_level: never cached
   CHECK(cache.Get({11, 1}, &h));

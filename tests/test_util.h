@@ -4,7 +4,9 @@
 #ifndef LEDGER_TESTS_TEST_UTIL_H_
 #define LEDGER_TESTS_TEST_UTIL_H_
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -60,8 +62,9 @@ class TempDir {
 };
 
 // MemoryReader stores every complete-subtree hash of a tree built from leaf
-// hashes, and counts ReadHashes calls so tests can check batching. A node
-// outside the tree is NotFound.
+// hashes, and counts ReadHashes calls and the nodes they ask for, so tests
+// can check batching and caching. A node outside the tree is NotFound.
+// Thread-safety: ReadHashes may be called from several threads at once.
 class MemoryReader : public ledger::HashReader {
  public:
   explicit MemoryReader(const std::vector<ledger::Hash>& leaves) {
@@ -75,6 +78,7 @@ class MemoryReader : public ledger::HashReader {
   }
   ledger::Status ReadHashes(const std::vector<ledger::NodeId>& ids, std::vector<ledger::Hash>* out) const override {
     calls++;
+    nodes_read += ids.size();
     out->clear();
     for (const ledger::NodeId& id : ids) {
       if (id.level >= levels_.size() || id.index >= levels_[id.level].size())
@@ -84,7 +88,8 @@ class MemoryReader : public ledger::HashReader {
     return ledger::Status::OK();
   }
   const ledger::Hash& Node(uint8_t level, uint64_t index) const { return levels_.at(level).at(index); }
-  mutable int calls = 0;
+  mutable std::atomic<int> calls{0};
+  mutable std::atomic<uint64_t> nodes_read{0};
 
  private:
   std::vector<std::vector<ledger::Hash>> levels_;
