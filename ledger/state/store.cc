@@ -919,6 +919,53 @@ StatusOr<ByteView> GetChunk(MDB_txn* txn, MDB_dbi dbi, int group, uint64_t chunk
   return View(v).substr(0, fill * 32);
 }
 
+// ChunkCursor reads chunks like GetChunk, through one cursor: the chunks of
+// a tile or a range (consecutive chunks of one group) are a few keys apart
+// in `tree`, whose keys grow with creation, so stepping forward from the
+// previous chunk replaces a B-tree descent per chunk (on a 10M-entry log, 16
+// descents per level-0 tile, each a cache miss or more). Not thread-safe.
+class ChunkCursor {
+ public:
+  StatusOr<ByteView> Get(MDB_txn* txn, MDB_dbi dbi, int group, uint64_t chunk, uint64_t size) {
+    uint64_t fill = ChunkFill(group, chunk, size);
+    std::optional<uint64_t> leaf = ChunkCreationLeaf(group, chunk);
+    if (fill == 0 || !leaf) return Status::NotFound("hash chunk not stored");
+    if (!cursor_.get()) {
+      if (int rc = cursor_.Open(txn, dbi); rc != 0) return LmdbError("opening a cursor on hashes", rc);
+    }
+    MDB_val k, v;
+    bool found = false;
+    if (positioned_ && at_ == *leaf) found = mdb_cursor_get(cursor_.get(), &k, &v, MDB_GET_CURRENT) == 0;
+    // A few steps forward at most: between two chunks of one group lie the
+    // chunks of the other groups created in between (at most one per group).
+    for (int step = 0; !found && positioned_ && at_ < *leaf && step < 4; step++) {
+      if (mdb_cursor_get(cursor_.get(), &k, &v, MDB_NEXT) != 0 || k.mv_size != 8) {
+        positioned_ = false;
+        break;
+      }
+      at_ = LoadU64(k.mv_data);
+      found = at_ == *leaf;
+    }
+    if (!found) {
+      std::string key = IndexKey(*leaf);
+      k = Val(key);
+      int rc = mdb_cursor_get(cursor_.get(), &k, &v, MDB_SET_KEY);
+      positioned_ = rc == 0;
+      at_ = *leaf;
+      if (rc == MDB_NOTFOUND)
+        return Status::Corruption("hash chunk (" + std::to_string(group) + ", " + std::to_string(chunk) + ") missing from store");
+      if (rc != 0) return LmdbError("reading hashes", rc);
+    }
+    if (v.mv_size != kChunkBytes) return Status::Corruption("stored hash chunk has a bad length");
+    return View(v).substr(0, fill * 32);
+  }
+
+ private:
+  Cursor cursor_;
+  bool positioned_ = false;  // the cursor is on key at_
+  uint64_t at_ = 0;
+};
+
 // BundleSlot returns entry |slot| of a stored entry bundle (u16be length ||
 // bytes, repeated), bounds-checked.
 StatusOr<ByteView> BundleSlot(ByteView bundle, uint64_t slot) {
@@ -1141,7 +1188,7 @@ class SnapshotReader final : public LogReader {
   SnapshotReader(Txn txn, Dbis dbis, std::shared_ptr<const PendingLeaves> pending,
                  std::shared_ptr<const FrozenLeaves> frozen)
       : txn_(std::move(txn)), dbis_(dbis), pending_(std::move(pending)), frozen_(std::move(frozen)) {
-    lookup_ = [this](int g, uint64_t c) { return GetChunk(txn_.get(), dbis_.tree, g, c, size_); };
+    lookup_ = [this](int g, uint64_t c) { return chunks_.Get(txn_.get(), dbis_.tree, g, c, size_); };
   }
 
   Status Load() {
@@ -1245,6 +1292,7 @@ class SnapshotReader final : public LogReader {
   std::shared_ptr<const PendingLeaves> pending_;
   std::shared_ptr<const FrozenLeaves> frozen_;
   mutable std::optional<std::vector<RunProbe>> runs_;  // the leaf-index directory, once read
+  mutable ChunkCursor chunks_;  // declared after txn_: closed before it ends
   ChunkLookup lookup_;
   uint64_t size_ = 0;
   Hash root_{};
