@@ -21,8 +21,8 @@ namespace {
 
 constexpr char kUsage[] = R"(Usage: ledger-bench baseline-server --listen HOST:PORT [flags]
 
-Serves GET <any path> with a small fixed body and POST <any path> with a
-small fixed JSON object, using the same httplib settings as ledgerd
+Serves GET <any path> with a small fixed body (or --get-bytes of them) and
+POST <any path> with a small fixed JSON object, using the same httplib settings as ledgerd
 (worker threads, TCP_NODELAY, keep-alive 100000 requests / 30 s, listen
 backlog raised to 4096). SIGTERM or SIGINT stop it.
 
@@ -30,6 +30,9 @@ Flags:
   --listen HOST:PORT   address (port 0: any free port)          [127.0.0.1:0]
   --threads N          HTTP worker threads (ledgerd's default)  [64]
   --port-file FILE     write the bound port to FILE once listening
+  --get-bytes N        GET answers are N bytes (application/octet-stream),
+                       e.g. 8192 for the size of a full tile; without it,
+                       the 12 bytes "baseline ok\n"
 )";
 
 // Same logic as RaiseListenBacklog in server/main.cc: Debian's httplib
@@ -51,12 +54,15 @@ void RaiseListenBacklog(int port) {
 }  // namespace
 
 int BaselineServerMain(int argc, char** argv) {
-  Flags flags(argc, argv, 2, {"listen", "threads", "port-file"}, kUsage);
+  Flags flags(argc, argv, 2, {"listen", "threads", "port-file", "get-bytes"}, kUsage);
   std::string host;
   int port = 0;
   SplitHostPort(flags.str("listen", "127.0.0.1:0"), &host, &port);
   int threads = static_cast<int>(flags.num("threads", 64, 1, 1024));
   std::string port_file = flags.str("port-file");
+  const bool sized = flags.has("get-bytes");
+  const std::string get_body = sized ? std::string(flags.num("get-bytes", 0, 0, 64 << 20), 'x') : "baseline ok\n";
+  const char* get_type = sized ? "application/octet-stream" : "text/plain; charset=utf-8";
 
   ledger_tools::BlockStopSignals();
 
@@ -64,8 +70,8 @@ int BaselineServerMain(int argc, char** argv) {
   // Exactly ledgerd's settings (server/main.cc).
   ledger_tools::ApplyHttpSettings(server, {static_cast<size_t>(threads), 30, size_t{64} << 20});
 
-  server.Get(".*", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("baseline ok\n", "text/plain; charset=utf-8");
+  server.Get(".*", [&get_body, get_type](const httplib::Request&, httplib::Response& res) {
+    res.set_content(get_body, get_type);
   });
   server.Post(".*", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"status":"ok"})", "application/json");

@@ -52,10 +52,12 @@ entries of B bytes each, one body per line.
 constexpr char kGenPathsUsage[] = R"(Usage: ledger-bench gen-paths --kind KIND --size N --count M --out FILE [--seed S]
 
 Writes M random request paths for a tree of N entries, one per line:
-  inclusion  /v1/proof/inclusion?index=<random < N>&size=N
-  tile       /tile/0/<random full level-0 tile>   (needs N >= 256)
-  entries    /tile/entries/<random full bundle>   (needs N >= 256)
-  entry      /v1/entries/<random < N>
+  inclusion    /v1/proof/inclusion?index=<random < N>&size=N
+  consistency  /v1/proof/consistency?from=<random 1..N>&to=N
+  checkpoint   /checkpoint   (the same path M times)
+  tile         /tile/0/<random full level-0 tile>   (needs N >= 256)
+  entries      /tile/entries/<random full bundle>   (needs N >= 256)
+  entry        /v1/entries/<random < N>
 )";
 
 constexpr char kLmdbUsage[] = R"(Usage: ledger-bench lmdb-baseline --data DIR --batch K --seconds S [flags]
@@ -213,6 +215,10 @@ int GenPathsMain(int argc, char** argv) {
   for (uint64_t i = 0; i < m; i++) {
     if (kind == "inclusion") {
       out << "/v1/proof/inclusion?index=" << rng() % size << "&size=" << size << "\n";
+    } else if (kind == "consistency") {
+      out << "/v1/proof/consistency?from=" << 1 + rng() % size << "&to=" << size << "\n";
+    } else if (kind == "checkpoint") {
+      out << "/checkpoint\n";
     } else if (kind == "tile" || kind == "entries") {
       ledger::TileId id;
       id.entries = kind == "entries";
@@ -223,7 +229,7 @@ int GenPathsMain(int argc, char** argv) {
     } else if (kind == "entry") {
       out << "/v1/entries/" << rng() % size << "\n";
     } else {
-      Die("--kind must be inclusion, tile, entries or entry", 2);
+      Die("--kind must be inclusion, consistency, checkpoint, tile, entries or entry", 2);
     }
   }
   out.close();
