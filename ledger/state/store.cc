@@ -902,21 +902,37 @@ Status ReadNodes(const std::vector<NodeId>& ids, std::vector<Hash>* out, const C
   return Status::OK();
 }
 
+// ChunkLocation is the `tree` key of chunk |chunk| of |group| and how many of
+// its hashes exist at tree size |size|; NotFound if none do.
+struct ChunkLocation {
+  uint64_t key;
+  uint64_t fill;
+};
+StatusOr<ChunkLocation> LocateChunk(int group, uint64_t chunk, uint64_t size) {
+  uint64_t fill = ChunkFill(group, chunk, size);
+  std::optional<uint64_t> leaf = ChunkCreationLeaf(group, chunk);
+  if (fill == 0 || !leaf) return Status::NotFound("hash chunk not stored");
+  return ChunkLocation{*leaf, fill};
+}
+
+// ChunkHashes returns the first |fill| hashes of a chunk read with status
+// |rc| (mdb_get or a cursor): Corruption if it is missing or malformed.
+StatusOr<ByteView> ChunkHashes(int rc, const MDB_val& v, int group, uint64_t chunk, uint64_t fill) {
+  if (rc == MDB_NOTFOUND) return Status::Corruption("hash chunk (" + std::to_string(group) + ", " + std::to_string(chunk) + ") missing from store");
+  if (rc != 0) return LmdbError("reading hashes", rc);
+  if (v.mv_size != kChunkBytes) return Status::Corruption("stored hash chunk has a bad length");
+  return View(v).substr(0, fill * 32);
+}
+
 // GetChunk returns the hashes chunk |chunk| of |group| holds at tree size
 // |size| (format 3: the stored value is always 16 slots; the slots beyond
 // the size are zero and not returned). NotFound if the chunk does not exist
 // at that size.
 StatusOr<ByteView> GetChunk(MDB_txn* txn, MDB_dbi dbi, int group, uint64_t chunk, uint64_t size) {
-  uint64_t fill = ChunkFill(group, chunk, size);
-  std::optional<uint64_t> leaf = ChunkCreationLeaf(group, chunk);
-  if (fill == 0 || !leaf) return Status::NotFound("hash chunk not stored");
-  std::string key = IndexKey(*leaf);
+  LEDGER_ASSIGN_OR_RETURN(ChunkLocation at, LocateChunk(group, chunk, size));
+  std::string key = IndexKey(at.key);
   MDB_val k = Val(key), v;
-  int rc = mdb_get(txn, dbi, &k, &v);
-  if (rc == MDB_NOTFOUND) return Status::Corruption("hash chunk (" + std::to_string(group) + ", " + std::to_string(chunk) + ") missing from store");
-  if (rc != 0) return LmdbError("reading hashes", rc);
-  if (v.mv_size != kChunkBytes) return Status::Corruption("stored hash chunk has a bad length");
-  return View(v).substr(0, fill * 32);
+  return ChunkHashes(mdb_get(txn, dbi, &k, &v), v, group, chunk, at.fill);
 }
 
 // ChunkCursor reads chunks like GetChunk, through one cursor: the chunks of
@@ -927,37 +943,29 @@ StatusOr<ByteView> GetChunk(MDB_txn* txn, MDB_dbi dbi, int group, uint64_t chunk
 class ChunkCursor {
  public:
   StatusOr<ByteView> Get(MDB_txn* txn, MDB_dbi dbi, int group, uint64_t chunk, uint64_t size) {
-    uint64_t fill = ChunkFill(group, chunk, size);
-    std::optional<uint64_t> leaf = ChunkCreationLeaf(group, chunk);
-    if (fill == 0 || !leaf) return Status::NotFound("hash chunk not stored");
+    LEDGER_ASSIGN_OR_RETURN(ChunkLocation want, LocateChunk(group, chunk, size));
     if (!cursor_.get()) {
       if (int rc = cursor_.Open(txn, dbi); rc != 0) return LmdbError("opening a cursor on hashes", rc);
     }
     MDB_val k, v;
-    bool found = false;
-    if (positioned_ && at_ == *leaf) found = mdb_cursor_get(cursor_.get(), &k, &v, MDB_GET_CURRENT) == 0;
+    if (positioned_ && at_ == want.key && mdb_cursor_get(cursor_.get(), &k, &v, MDB_GET_CURRENT) == 0)
+      return ChunkHashes(0, v, group, chunk, want.fill);
     // A few steps forward at most: between two chunks of one group lie the
     // chunks of the other groups created in between (at most one per group).
-    for (int step = 0; !found && positioned_ && at_ < *leaf && step < 4; step++) {
+    for (int step = 0; positioned_ && at_ < want.key && step < 4; step++) {
       if (mdb_cursor_get(cursor_.get(), &k, &v, MDB_NEXT) != 0 || k.mv_size != 8) {
         positioned_ = false;
         break;
       }
       at_ = LoadU64(k.mv_data);
-      found = at_ == *leaf;
+      if (at_ == want.key) return ChunkHashes(0, v, group, chunk, want.fill);
     }
-    if (!found) {
-      std::string key = IndexKey(*leaf);
-      k = Val(key);
-      int rc = mdb_cursor_get(cursor_.get(), &k, &v, MDB_SET_KEY);
-      positioned_ = rc == 0;
-      at_ = *leaf;
-      if (rc == MDB_NOTFOUND)
-        return Status::Corruption("hash chunk (" + std::to_string(group) + ", " + std::to_string(chunk) + ") missing from store");
-      if (rc != 0) return LmdbError("reading hashes", rc);
-    }
-    if (v.mv_size != kChunkBytes) return Status::Corruption("stored hash chunk has a bad length");
-    return View(v).substr(0, fill * 32);
+    std::string key = IndexKey(want.key);
+    k = Val(key);
+    int rc = mdb_cursor_get(cursor_.get(), &k, &v, MDB_SET_KEY);
+    positioned_ = rc == 0;
+    at_ = want.key;
+    return ChunkHashes(rc, v, group, chunk, want.fill);
   }
 
  private:
