@@ -227,6 +227,8 @@ int main(int argc, char** argv) {
   // goes on until the log holds --prefill entries, so the timed soak starts
   // after the first leaf-index merge (see --prefill).
   std::atomic<uint64_t> max_records{0}, max_errors{0}, prefill_records{0}, prefill_errors{0};
+  std::mutex prefill_error_mu;
+  std::string prefill_first_error;  // guarded by prefill_error_mu
   uint64_t initial_size = 0;
   {
     auto cli = Client(host, port);
@@ -281,6 +283,12 @@ int main(int argc, char** argv) {
         while (Clock::now() < window_end || prefill_records.load() < need) {
           std::string body = make_body(t, &counter, rng);
           auto res = cli->Post("/v1/entries", body, "application/json");
+          if (!res) {
+            // As in the soak below: the server may close a kept-alive
+            // connection (RFC 9112 §9.6); retry once on a new one.
+            cli = Client(host, port);
+            res = cli->Post("/v1/entries", body, "application/json");
+          }
           auto now = Clock::now();
           bool in = now >= window && now < window_end;
           if (res && res->status == 200) {
@@ -289,6 +297,12 @@ int main(int argc, char** argv) {
           } else {
             prefill_errors++;
             if (in) max_errors++;
+            {
+              std::lock_guard<std::mutex> l(prefill_error_mu);
+              if (prefill_first_error.empty())
+                prefill_first_error = res ? "POST " + std::to_string(res->status) + " " + res->body.substr(0, 200)
+                                          : "POST " + httplib::to_string(res.error());
+            }
             if (!res) cli = Client(host, port);
           }
         }
@@ -300,6 +314,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "ledger-soak: pre-fill: %llu records in %.0f s (%llu errors); the log held %llu entries before\n",
                static_cast<unsigned long long>(prefill_records.load()), prefill_seconds,
                static_cast<unsigned long long>(prefill_errors.load()), static_cast<unsigned long long>(initial_size));
+  if (!prefill_first_error.empty()) std::fprintf(stderr, "ledger-soak: first pre-fill error: %s\n", prefill_first_error.c_str());
   const double max_rate = static_cast<double>(max_records.load()) / max_seconds;
   const double target = fraction * max_rate;
   std::fprintf(stderr, "ledger-soak: maximum %.0f records/s (%d connections, %d per request, %.0f s, %llu errors); "
@@ -528,6 +543,7 @@ int main(int argc, char** argv) {
               {"prefill_records", prefill_records.load()},
               {"prefill_seconds", prefill_seconds},
               {"prefill_errors", prefill_errors.load()},
+              {"prefill_first_error", prefill_first_error},
               {"target_records_per_s", target},
               {"achieved_records_per_s", achieved},
               {"connections", conns},
