@@ -42,7 +42,7 @@ expect() {
   if [ "$RC" = "$1" ]; then pass "$2"; else fail "$2 (exit $RC, want $1)" "$(printf '%s\n%s' "$OUT" "$ERR" | head -c 600)"; fi
 }
 # json_number KEY TEXT: the first "KEY":<number> in TEXT.
-json_number() { sed -n "s/.*\"$1\":\([0-9][0-9]*\).*/\1/p" <<<"$2" | head -n 1; }
+json_number() { sed -n "s/.*\"$1\":\([0-9][0-9]*\).*/\1/p" <<<"$2" | sed -n 1p; }
 
 # entry_bytes INDEX FILE: writes entry INDEX's bytes (from the log's API) to FILE.
 entry_bytes() { curl -sS "$LOG/v1/entries/$1" | sed -n 's/.*"entry":"\([^"]*\)".*/\1/p' | base64 -d >"$2"; }

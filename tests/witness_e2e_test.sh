@@ -287,7 +287,7 @@ check "ledgerctl submit accepts the cosigned checkpoint ($(echo $OUT))" test "$(
 head -1 receipts.jsonl >r1.jsonl
 OUT=$("$LEDGERCTL" receipt check --receipt r1.jsonl --log-key "$LOG_VKEY_FILE" 2>&1 || true)
 check "ledgerctl receipt check allows the receipt ($OUT)" contains "$OUT" "allowed: "
-OUT=$(sed -n 's/.*"tlog_proof":"\([^"]*\)".*/\1/p' receipts.jsonl | head -1)
+OUT=$(sed -n 's/.*"tlog_proof":"\([^"]*\)".*/\1/p' receipts.jsonl | sed -n 1p)
 check "the ledgerctl receipt's checkpoint carries cosignature lines" contains "$OUT" "witness.test/w"
 
 echo "== receipt latency with 3 healthy witnesses (loopback)"
