@@ -87,6 +87,20 @@ std::unique_ptr<httplib::Client> Client(const std::string& host, int port) {
   return c;
 }
 
+// PostEntries posts |body| to /v1/entries. The server may close a
+// kept-alive connection (RFC 9112 §9.6) and appends are idempotent, so a
+// transport failure is retried once on a new connection (*reconnected).
+httplib::Result PostEntries(std::unique_ptr<httplib::Client>& cli, const std::string& host, int port,
+                            const std::string& body, bool* reconnected) {
+  auto res = cli->Post("/v1/entries", body, "application/json");
+  *reconnected = !res;
+  if (!res) {
+    cli = Client(host, port);
+    res = cli->Post("/v1/entries", body, "application/json");
+  }
+  return res;
+}
+
 // TilePath formats a C2SP tile index: groups of three digits, x-prefixed
 // except the last.
 std::string TileIndexPath(uint64_t n) {
@@ -282,13 +296,8 @@ int main(int argc, char** argv) {
         auto cli = Client(host, port);
         while (Clock::now() < window_end || prefill_records.load() < need) {
           std::string body = make_body(t, &counter, rng);
-          auto res = cli->Post("/v1/entries", body, "application/json");
-          if (!res) {
-            // As in the soak below: the server may close a kept-alive
-            // connection (RFC 9112 §9.6); retry once on a new one.
-            cli = Client(host, port);
-            res = cli->Post("/v1/entries", body, "application/json");
-          }
+          bool reconnected;
+          auto res = PostEntries(cli, host, port, body, &reconnected);
           auto now = Clock::now();
           bool in = now >= window && now < window_end;
           if (res && res->status == 200) {
@@ -368,15 +377,8 @@ int main(int argc, char** argv) {
         bool late = Clock::now() > due + std::chrono::milliseconds(100);
         std::this_thread::sleep_until(due);
         auto t0 = Clock::now();
-        auto res = cli->Post("/v1/entries", body, "application/json");
-        bool reconnected = false;
-        if (!res) {
-          // The server may close a kept-alive connection (RFC 9112 §9.6);
-          // appends are idempotent, so retry once on a new connection.
-          reconnected = true;
-          cli = Client(host, port);
-          res = cli->Post("/v1/entries", body, "application/json");
-        }
+        bool reconnected;
+        auto res = PostEntries(cli, host, port, body, &reconnected);
         auto t1 = Clock::now();
         std::lock_guard<std::mutex> l(mu);
         MinuteStats& m = per_minute[minute_of(t1)];
