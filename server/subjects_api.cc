@@ -75,22 +75,11 @@ ledger::StatusOr<json> SubjectAnswer(const ledger::LogReader& reader, const ledg
   }
   LEDGER_ASSIGN_OR_RETURN(ledger::SubjectLookup lookup, ledger::ProveSubject(tree, tag));
 
-  // The tag's covered access indices, ascending (x/ keys sort by u64be
-  // index; a data directory from before y/ keys may still hold x/ keys at
-  // or above |covered|, which the next commitment rewrites), and the
-  // pending ones (y/ keys, SPEC.md §10).
-  std::vector<uint64_t> indices;
-  const ledger::Bytes prefix = ledger::SubjectAccessPrefix(tag);
-  bool malformed = false;
-  LEDGER_RETURN_IF_ERROR(reader.ForEachState(prefix, [&](ledger::ByteView key, ledger::ByteView) {
-    if (key.size() != prefix.size() + 8) {
-      malformed = true;
-      return;
-    }
-    uint64_t i = ledger::LoadU64(key.data() + prefix.size());
-    if (i < covered) indices.push_back(i);
-  }));
-  if (malformed) return Status::Corruption("a subject access key is malformed");
+  // The tag's covered access indices, ascending (its leaf's list, SPEC.md
+  // §10), and the pending ones (y/ keys).
+  LEDGER_ASSIGN_OR_RETURN(std::vector<uint64_t> indices, ledger::CoveredSubjectAccesses(reader, tag));
+  for (uint64_t i : indices)
+    if (i >= covered) return Status::Corruption("a subject's listed access is not below the latest commitment");
   LEDGER_ASSIGN_OR_RETURN(std::vector<uint64_t> pending, ledger::PendingSubjectAccesses(reader, tag, kSubjectMaxPending));
   uint64_t count = lookup.value ? lookup.value->count : 0;
   if (count != indices.size())

@@ -1082,12 +1082,13 @@ TEST_CASE("Replaying the log reproduces the sequencer's derived state exactly", 
   size_t r_keys = 0;
   for (const auto& [k, v] : lmdb) r_keys += StartsWith(k, "r/") ? 1 : 0;
   CHECK(r_keys == accesses);
-  size_t x_keys = 0, s_keys = 0;
+  size_t c_keys = 0, s_keys = 0;
   for (const auto& [k, v] : lmdb) {
-    x_keys += StartsWith(k, "x/") ? 1 : 0;
+    c_keys += StartsWith(k, "c/") ? 1 : 0;
     s_keys += StartsWith(k, "t/") ? 1 : 0;
+    CHECK_FALSE(StartsWith(k, "x/"));
   }
-  CHECK(x_keys == accesses);
+  CHECK(c_keys == accesses);
   CHECK(s_keys > 0);
   CHECK(lmdb.count("i/last") == 1);
   CHECK(lmdb.count("h/bank-a") == 1);

@@ -195,6 +195,16 @@ void CheckLookups(Store& store, const std::map<SubjectTag, std::vector<uint64_t>
       CHECK(*look->value == it->second);
     }
     CHECK(VerifySubjectIndexProof(c.root, tag, look->value, look->proof).ok());
+    // The list, walked back from the leaf's last index along c/ keys.
+    auto listed = CoveredSubjectAccesses(*reader, tag);
+    INFO(listed.status().ToString());
+    REQUIRE(listed.ok());
+    if (it == ref.end()) {
+      CHECK(listed->empty());
+    } else {
+      CHECK(SubjectValueOf(*listed) == it->second);
+      CHECK(listed->size() == it->second.count);
+    }
   };
   for (const auto& [tag, v] : model) probe(tag);
   for (const auto& t : extra_absent) probe(t);
@@ -223,9 +233,10 @@ TEST_CASE("subject state: key encodings") {
       CHECK(parent < child);
     }
   }
-  Bytes xk = SubjectAccessKey(t, 258);
+  CHECK(SubjectChainKey(258) == Bytes("c/\0\0\0\0\0\0\x01\x02", 10));
+  Bytes xk = LegacySubjectAccessKey(t, 258);
   CHECK(xk.size() == 2 + 32 + 8);
-  CHECK(xk.substr(0, 34) == SubjectAccessPrefix(t));
+  CHECK(xk.substr(0, 34) == "x/" + Bytes(HashView(t)));
   CHECK(LoadU64(xk.data() + 34) == 258);
   CHECK(PolicyHistoryKey("bank", "app", 5) == "q/bank/app/" + Bytes("\0\0\0\0\0\0\0\x05", 8));
 
@@ -234,11 +245,20 @@ TEST_CASE("subject state: key encodings") {
   leaf.tag = t;
   leaf.value = SubjectValueOf({4, 9});
   leaf.hash = SubjectLeafHash(leaf.tag, leaf.value);
+  leaf.last_index = 9;
+  CHECK(EncodeSubjectNode(leaf).size() == 1 + 32 + 40 + 8);
   auto back = DecodeSubjectNode(EncodeSubjectNode(leaf));
   REQUIRE(back.ok());
   CHECK(back->leaf);
   CHECK(back->hash == leaf.hash);
   CHECK(back->value == leaf.value);
+  CHECK(back->last_index == 9);
+  // A leaf of the layout before 2026-12-02: no last index.
+  back = DecodeSubjectNode(EncodeSubjectNode(leaf).substr(0, 1 + 32 + 40));
+  REQUIRE(back.ok());
+  CHECK(back->value == leaf.value);
+  CHECK(back->last_index == kUnknownLastIndex);
+  CHECK(DecodeSubjectNode(EncodeSubjectNode(leaf).substr(0, 1 + 32 + 40 + 4)).status().IsCorruption());
   SubjectNode inner;
   inner.hash = TagOf(2);
   back = DecodeSubjectNode(EncodeSubjectNode(inner));
@@ -545,7 +565,7 @@ TEST_CASE("subject state: a data directory from before y/ keys opens and commits
     auto b = std::move(store->BeginWrite()).value();
     for (const auto& [t, i] : pending) {
       REQUIRE(b->DeleteState(PendingAccessKey(i)).ok());
-      REQUIRE(b->PutState(SubjectAccessKey(t, i), "").ok());
+      REQUIRE(b->PutState(LegacySubjectAccessKey(t, i), "").ok());
     }
     REQUIRE(b->Commit().ok());
   }
@@ -569,6 +589,21 @@ TEST_CASE("subject state: a data directory from before y/ keys opens and commits
   CHECK(ReplayAndCompare(w, *l.store).size() == 2);
 }
 
+namespace {
+
+// FillSubjects appends 300 accesses one per batch, spread over |distinct|
+// tags (several commitments), then |bulk| accesses to new tags in one
+// batch, and records them in |model|.
+void FillSubjects(World& w, Ledger& l, std::map<SubjectTag, std::vector<uint64_t>>& model, int distinct, int bulk) {
+  for (int i = 0; i < 300; i++) model[TagOf(i % distinct)].push_back(l.Append({w.Access(TagOf(i % distinct))})[0].index);
+  std::vector<Bytes> more;
+  for (int i = 0; i < bulk; i++) more.push_back(w.Access(TagOf(5000 + i)));
+  auto sequenced = l.Append(more);
+  for (int i = 0; i < bulk; i++) model[TagOf(5000 + i)].push_back(sequenced[i].index);
+}
+
+}  // namespace
+
 TEST_CASE("subject state: subject nodes of the layout before tiles move to t/ keys on start") {
   World w;
   TempDir tmp;
@@ -577,13 +612,10 @@ TEST_CASE("subject state: subject nodes of the layout before tiles move to t/ ke
   {
     Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0));
     l.Append(w.Setup());
-    // Enough subjects for nodes deeper than one tile, over several commitments.
-    for (int i = 0; i < 300; i++) model[TagOf(i % 150)].push_back(l.Append({w.Access(TagOf(i % 150))})[0].index);
-    // And over 2,048 nodes, so that the move takes several transactions.
-    std::vector<Bytes> more;
-    for (int i = 0; i < 1100; i++) more.push_back(w.Access(TagOf(5000 + i)));
-    auto sequenced = l.Append(more);
-    for (int i = 0; i < 1100; i++) model[TagOf(5000 + i)].push_back(sequenced[i].index);
+    // Enough subjects for nodes deeper than one tile, over several
+    // commitments, and over 2,048 nodes, so that the move takes several
+    // transactions.
+    FillSubjects(w, l, model, 150, 1100);
     REQUIRE(l.indexer->pending_accesses() == 0);
     before = AllState(*std::move(l.store->Read()).value());
   }
@@ -622,6 +654,145 @@ TEST_CASE("subject state: subject nodes of the layout before tiles move to t/ ke
   model[TagOf(1)].push_back(l.Append({w.Access(TagOf(1))})[0].index);
   CheckLookups(*l.store, model, {TagOf(1000)});
   CHECK(ReplayAndCompare(w, *l.store).size() > 1);
+}
+
+namespace {
+
+// ToLegacyLists rewrites the stored lists in the layout before 2026-12-02:
+// an x/ tag u64be(index) key per covered access instead of its c/ key, and
+// every leaf without its last index. |model| gives each access's tag.
+// Returns the number of x/ keys written.
+uint64_t ToLegacyLists(const std::string& dir, const std::map<SubjectTag, std::vector<uint64_t>>& model) {
+  StoreOptions so;
+  so.dir = dir;
+  so.durable = false;
+  auto store = std::move(Store::Open(so)).value();
+  std::map<uint64_t, SubjectTag> tag_of;
+  for (const auto& [tag, indices] : model)
+    for (uint64_t i : indices) tag_of[i] = tag;
+  std::map<Bytes, Bytes> state = AllState(*std::move(store->Read()).value());
+  auto b = std::move(store->BeginWrite()).value();
+  uint64_t x_keys = 0;
+  for (const auto& [k, v] : state) {
+    if (k.compare(0, 2, "c/") == 0) {
+      REQUIRE(k.size() == 10);
+      const uint64_t i = LoadU64(k.data() + 2);
+      REQUIRE(tag_of.count(i) == 1);
+      REQUIRE(b->DeleteState(k).ok());
+      REQUIRE(b->PutState(LegacySubjectAccessKey(tag_of[i], i), "").ok());
+      x_keys++;
+    } else if (k.compare(0, 2, "t/") == 0 && v[0] == '\x01') {
+      REQUIRE(v.size() == 1 + 32 + 40 + 8);
+      REQUIRE(b->PutState(k, v.substr(0, 1 + 32 + 40)).ok());
+    }
+  }
+  REQUIRE(b->Commit().ok());
+  return x_keys;
+}
+
+}  // namespace
+
+TEST_CASE("subject state: lists of the layout before 2026-12-02 move to c/ keys on start") {
+  World w;
+  TempDir tmp;
+  std::map<SubjectTag, std::vector<uint64_t>> model;
+  std::map<Bytes, Bytes> before;
+  std::vector<std::pair<SubjectTag, uint64_t>> pending;
+  {
+    Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0));
+    l.Append(w.Setup());
+    // Subjects with several accesses over several commitments, and over
+    // 2,048 of them, so that the move takes several transactions.
+    FillSubjects(w, l, model, 40, 2500);
+    REQUIRE(l.indexer->pending_accesses() == 0);
+    // Pending accesses (y/ keys) are not part of the move.
+    l.indexer->set_interval(std::chrono::hours(1));
+    for (int i = 0; i < 3; i++) {
+      uint64_t at = l.Append({w.Access(TagOf(i))})[0].index;
+      model[TagOf(i)].push_back(at);
+      pending.emplace_back(TagOf(i), at);
+    }
+    REQUIRE(l.indexer->pending_accesses() == 3);
+    before = AllState(*std::move(l.store->Read()).value());
+  }
+  std::map<SubjectTag, std::vector<uint64_t>> covered = model;
+  for (const auto& [tag, i] : pending) covered[tag].pop_back();
+  CHECK(ToLegacyLists(tmp.store_dir(), covered) == 2800);
+  {
+    // A data directory from before y/ keys also held x/ keys of pending
+    // accesses: the move drops them (the accesses stay pending).
+    StoreOptions so;
+    so.dir = tmp.store_dir();
+    so.durable = false;
+    auto store = std::move(Store::Open(so)).value();
+    auto b = std::move(store->BeginWrite()).value();
+    REQUIRE(b->PutState(LegacySubjectAccessKey(pending[0].first, pending[0].second), "").ok());
+    REQUIRE(b->Commit().ok());
+  }
+  {
+    Ledger l(w, tmp.store_dir(), std::chrono::hours(1));
+    CHECK(l.indexer->pending_accesses() == 3);
+    auto reader = std::move(l.store->Read()).value();
+    CHECK(AllState(*reader) == before);
+    CheckLookups(*l.store, model, {TagOf(1000)});
+    // And the index goes on from there.
+    l.indexer->set_interval(std::chrono::milliseconds(0));
+    model[TagOf(1)].push_back(l.Append({w.Access(TagOf(1))})[0].index);
+    model[TagOf(7)].push_back(l.Append({w.Access(TagOf(7))})[0].index);
+    CHECK(l.indexer->pending_accesses() == 0);
+    CheckLookups(*l.store, model, {TagOf(1000)});
+    auto listed = CoveredSubjectAccesses(*std::move(l.store->Read()).value(), TagOf(1));
+    REQUIRE(listed.ok());
+    CHECK(*listed == model[TagOf(1)]);
+    CHECK(ReplayAndCompare(w, *l.store).size() > 1);
+  }
+}
+
+TEST_CASE("subject state: a broken list or a mismatched legacy list is corruption, not a wrong answer") {
+  World w;
+  TempDir tmp;
+  std::map<SubjectTag, std::vector<uint64_t>> model;
+  {
+    Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0));
+    l.Append(w.Setup());
+    for (int i = 0; i < 12; i++) model[TagOf(i % 3)].push_back(l.Append({w.Access(TagOf(i % 3))})[0].index);
+    CheckLookups(*l.store, model, {});
+  }
+  StoreOptions so;
+  so.dir = tmp.store_dir();
+  so.durable = false;
+  SECTION("a c/ key missing") {
+    auto store = std::move(Store::Open(so)).value();
+    auto b = std::move(store->BeginWrite()).value();
+    REQUIRE(b->DeleteState(SubjectChainKey(model[TagOf(1)][2])).ok());
+    REQUIRE(b->Commit().ok());
+    auto listed = CoveredSubjectAccesses(*std::move(store->Read()).value(), TagOf(1));
+    CHECK(listed.status().IsCorruption());
+    CHECK(CoveredSubjectAccesses(*std::move(store->Read()).value(), TagOf(2)).ok());
+  }
+  SECTION("a c/ value pointing elsewhere") {
+    auto store = std::move(Store::Open(so)).value();
+    auto b = std::move(store->BeginWrite()).value();
+    Bytes wrong;
+    AppendU64(&wrong, model[TagOf(2)][0]);
+    REQUIRE(b->PutState(SubjectChainKey(model[TagOf(1)][1]), wrong).ok());
+    REQUIRE(b->Commit().ok());
+    CHECK(CoveredSubjectAccesses(*std::move(store->Read()).value(), TagOf(1)).status().IsCorruption());
+  }
+  SECTION("a legacy list that is not the leaf's") {
+    CHECK(ToLegacyLists(tmp.store_dir(), model) == 12);
+    {
+      auto store = std::move(Store::Open(so)).value();
+      auto b = std::move(store->BeginWrite()).value();
+      REQUIRE(b->DeleteState(LegacySubjectAccessKey(TagOf(0), model[TagOf(0)].back())).ok());
+      REQUIRE(b->Commit().ok());
+    }
+    auto store = std::move(Store::Open(so)).value();
+    SubjectIndexer indexer(w.log.get(), SubjectIndexerOptions{});
+    Status s = indexer.Recover(*store);
+    INFO(s.ToString());
+    CHECK(s.IsCorruption());
+  }
 }
 
 TEST_CASE("subject state: the node cache forgets a commitment whose batch aborted") {

@@ -10,6 +10,8 @@ namespace ledger {
 
 const char kLastCommitmentKey[] = "i/last";
 const char kPendingAccessPrefix[] = "y/";
+const char kSubjectChainPrefix[] = "c/";
+const char kLegacySubjectAccessPrefix[] = "x/";
 
 Bytes SubjectNodeKey(unsigned depth, const SubjectTag& prefix) {
   // Nodes are grouped in tiles of 8 levels: depths 8b..8b+7 under the same
@@ -30,6 +32,13 @@ Bytes SubjectNodeKey(unsigned depth, const SubjectTag& prefix) {
 }
 
 namespace {
+
+// OpenBatch begins a write batch in |*batch| unless one is open there.
+Status OpenBatch(Store& store, std::unique_ptr<WriteBatch>* batch) {
+  if (*batch) return Status::OK();
+  LEDGER_ASSIGN_OR_RETURN(*batch, store.BeginWrite());
+  return Status::OK();
+}
 
 // MigrateSubjectNodes moves the subject tree's nodes from the layout before
 // tiles ("s/" u16be(depth) || the first ceil(depth/8) bytes of the prefix)
@@ -57,14 +66,8 @@ Status MigrateSubjectNodes(Store& store) {
     }
     SubjectTag prefix{};
     std::memcpy(prefix.data(), key.data() + 4, key.size() - 4);
-    if (!batch) {
-      auto begun = store.BeginWrite();
-      if (!begun.ok()) {
-        status = begun.status();
-        return;
-      }
-      batch = std::move(*begun);
-    }
+    status = OpenBatch(store, &batch);
+    if (!status.ok()) return;
     status = batch->PutState(SubjectNodeKey(depth, prefix), value);
     if (status.ok()) status = batch->DeleteState(key);
     if (status.ok() && ++moved % 2048 == 0) {
@@ -86,6 +89,7 @@ Bytes EncodeSubjectNode(const SubjectNode& node) {
     v.push_back('\x01');
     v.append(HashView(node.tag));
     v.append(EncodeSubjectValue(node.value));
+    AppendU64(&v, node.last_index);
   } else {
     v.push_back('\x00');
     v.append(HashView(node.hash));
@@ -99,26 +103,30 @@ StatusOr<SubjectNode> DecodeSubjectNode(ByteView value) {
     std::memcpy(n.hash.data(), value.data() + 1, 32);
     return n;
   }
-  if (value.size() == 1 + 32 + kSubjectValueSize && value[0] == '\x01') {
+  // A leaf: with its last index, or without (the layout before 2026-12-02).
+  constexpr size_t kLegacyLeafSize = 1 + 32 + kSubjectValueSize;
+  if ((value.size() == kLegacyLeafSize || value.size() == kLegacyLeafSize + 8) && value[0] == '\x01') {
     n.leaf = true;
     std::memcpy(n.tag.data(), value.data() + 1, 32);
-    auto v = DecodeSubjectValue(value.substr(33));
+    auto v = DecodeSubjectValue(value.substr(33, kSubjectValueSize));
     if (!v.ok()) return Status::Corruption("subject index node value is malformed");
     n.value = *v;
     n.hash = SubjectLeafHash(n.tag, n.value);
+    n.last_index = value.size() == kLegacyLeafSize ? kUnknownLastIndex : LoadU64(value.data() + kLegacyLeafSize);
     return n;
   }
   return Status::Corruption("subject index node value is malformed");
 }
 
-Bytes SubjectAccessPrefix(const SubjectTag& tag) {
-  Bytes k = "x/";
-  k.append(HashView(tag));
+Bytes SubjectChainKey(uint64_t index) {
+  Bytes k = kSubjectChainPrefix;
+  AppendU64(&k, index);
   return k;
 }
 
-Bytes SubjectAccessKey(const SubjectTag& tag, uint64_t index) {
-  Bytes k = SubjectAccessPrefix(tag);
+Bytes LegacySubjectAccessKey(const SubjectTag& tag, uint64_t index) {
+  Bytes k = kLegacySubjectAccessPrefix;
+  k.append(HashView(tag));
   AppendU64(&k, index);
   return k;
 }
@@ -201,9 +209,100 @@ Status StateSubjectNodeStore::DeleteNode(unsigned depth, const SubjectTag& prefi
   return state_.Delete(SubjectNodeKey(depth, prefix));
 }
 
-StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& store, StateStore& state,
+namespace {
+
+// FoundLeaf is a tag's leaf and where it is stored.
+struct FoundLeaf {
+  unsigned depth;
+  SubjectNode node;
+};
+
+// FindSubjectLeaf returns |tag|'s leaf in |store|, or nullopt if the tag is
+// not in the tree. Along a tag's path the nodes are inner down to the
+// path's end (the tag's leaf, another tag's leaf, or an empty subtree) and
+// absent from there on, so a binary search over the depth finds the end in
+// about 9 reads instead of one per level.
+StatusOr<std::optional<FoundLeaf>> FindSubjectLeaf(SubjectNodeStore& store, const SubjectTag& tag) {
+  // Inner above |lo|; the end is at a depth in [lo, hi]; absent at hi + 1.
+  unsigned lo = 0, hi = 256;
+  while (lo <= hi) {
+    const unsigned d = lo + (hi - lo) / 2;
+    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> node, store.GetNode(d, SubjectPrefix(tag, d)));
+    if (node && node->leaf) {
+      if (node->tag != tag) return std::optional<FoundLeaf>();
+      return std::optional<FoundLeaf>(FoundLeaf{d, *node});
+    }
+    if (node) {
+      if (d == 256) return Status::Corruption("subject index has an inner node at depth 256");
+      lo = d + 1;  // inner: the end is deeper
+    } else {
+      if (d == lo) return std::optional<FoundLeaf>();  // an empty subtree ends the path here
+      hi = d - 1;  // absent: the end is at or above d
+    }
+  }
+  return std::optional<FoundLeaf>();  // inner down to lo - 1, absent at lo: an empty end
+}
+
+// ListHeadNodeStore passes a commitment's tree updates through to |nodes|,
+// writing each leaf of a |pending| tag with its new last index (the last
+// of its pending indices) and noting, for each such leaf it reads, the
+// last index stored before. A leaf it moves unchanged keeps its own.
+class ListHeadNodeStore : public SubjectNodeStore {
+ public:
+  ListHeadNodeStore(SubjectNodeStore& nodes, const std::map<SubjectTag, std::vector<uint64_t>>& pending)
+      : nodes_(nodes), pending_(pending) {}
+
+  StatusOr<std::optional<SubjectNode>> GetNode(unsigned depth, const SubjectTag& prefix) override {
+    LEDGER_ASSIGN_OR_RETURN(std::optional<SubjectNode> node, nodes_.GetNode(depth, prefix));
+    if (node && node->leaf && pending_.count(node->tag) != 0) read_last_[node->tag] = node->last_index;
+    return node;
+  }
+  Status PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) override {
+    if (!node.leaf) return nodes_.PutNode(depth, prefix, node);
+    auto it = pending_.find(node.tag);
+    if (it == pending_.end()) {
+      if (node.last_index == kUnknownLastIndex) return NotMigrated();
+      return nodes_.PutNode(depth, prefix, node);
+    }
+    if (it->second.empty()) return Status::InvalidArgument("a pending subject tag has no accesses");
+    SubjectNode updated = node;
+    updated.last_index = it->second.back();
+    return nodes_.PutNode(depth, prefix, updated);
+  }
+  Status DeleteNode(unsigned depth, const SubjectTag& prefix) override { return nodes_.DeleteNode(depth, prefix); }
+
+  // LastBefore returns the last index that |tag|'s leaf held when read.
+  StatusOr<uint64_t> LastBefore(const SubjectTag& tag) const {
+    auto it = read_last_.find(tag);
+    if (it == read_last_.end()) return Status::Internal("a subject tag's leaf was updated without being read");
+    if (it->second == kUnknownLastIndex) return NotMigrated();
+    return it->second;
+  }
+
+ private:
+  static Status NotMigrated() {
+    return Status::Corruption("a subject index leaf has no last index (the layout before 2026-12-02, not migrated)");
+  }
+
+  SubjectNodeStore& nodes_;
+  const std::map<SubjectTag, std::vector<uint64_t>>& pending_;
+  std::map<SubjectTag, uint64_t> read_last_;
+};
+
+// ChainValue is a c/ key's value: "" for a tag's first access, else the
+// previous one's index.
+Bytes ChainValue(const std::optional<uint64_t>& previous) {
+  Bytes v;
+  if (previous) AppendU64(&v, *previous);
+  return v;
+}
+
+}  // namespace
+
+StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& tree, StateStore& state,
                                             const std::map<SubjectTag, std::vector<uint64_t>>& pending,
                                             uint64_t position) {
+  ListHeadNodeStore store(tree, pending);
   LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(state));
   IndexRecord r;
   r.size = position;
@@ -220,9 +319,11 @@ StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& store, StateStore&
     lists.push_back(&indices);
   }
   uint64_t new_subjects = 0, new_accesses = 0;
+  std::vector<bool> existed(tags.size(), false);
   auto extend = [&](size_t i, const std::optional<SubjectValue>& current) {
     SubjectValue value = current ? *current : SubjectValue{};
     if (!current) new_subjects++;
+    existed[i] = current.has_value();
     for (uint64_t index : *lists[i]) value = ExtendSubjectValue(value, index);
     new_accesses += lists[i]->size();
     return value;
@@ -230,21 +331,26 @@ StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& store, StateStore&
   LEDGER_ASSIGN_OR_RETURN(r.root, UpdateSubjectValues(store, tags, extend));
   r.subjects += new_subjects;
   r.accesses += new_accesses;
-  // The covered accesses: x/ keys in key order (tag, then index), and
-  // their y/ keys removed in index order.
-  std::vector<uint64_t> covered;
-  covered.reserve(new_accesses);
-  for (const auto& [tag, indices] : pending) {
-    Bytes key = SubjectAccessKey(tag, 0);
-    for (uint64_t i : indices) {
-      key.resize(key.size() - 8);
-      AppendU64(&key, i);
-      LEDGER_RETURN_IF_ERROR(state.Put(key, ""));
-      covered.push_back(i);
+  // The covered accesses: each one's c/ key links it to its tag's previous
+  // access (the leaf's last index before, for the first), and its y/ key
+  // goes; both in index order, so they land at the ends of their ranges.
+  std::vector<std::pair<uint64_t, std::optional<uint64_t>>> links;  // index, previous
+  links.reserve(new_accesses);
+  for (size_t t = 0; t < tags.size(); t++) {
+    std::optional<uint64_t> previous;
+    if (existed[t]) {
+      LEDGER_ASSIGN_OR_RETURN(uint64_t last_before, store.LastBefore(tags[t]));
+      previous = last_before;
+    }
+    for (uint64_t i : *lists[t]) {
+      if (previous && *previous >= i) return Status::InvalidArgument("subject accesses are not above those in the index");
+      links.emplace_back(i, previous);
+      previous = i;
     }
   }
-  std::sort(covered.begin(), covered.end());
-  for (uint64_t i : covered) LEDGER_RETURN_IF_ERROR(state.Delete(PendingAccessKey(i)));
+  std::sort(links.begin(), links.end());
+  for (const auto& [i, previous] : links) LEDGER_RETURN_IF_ERROR(state.Put(SubjectChainKey(i), ChainValue(previous)));
+  for (const auto& link : links) LEDGER_RETURN_IF_ERROR(state.Delete(PendingAccessKey(link.first)));
   LEDGER_RETURN_IF_ERROR(state.Put(kLastCommitmentKey, std::to_string(position) + " " + std::to_string(r.subjects) + " " +
                                                            std::to_string(r.accesses)));
   return r;
@@ -274,6 +380,36 @@ Status SubjectIndexReplay::Add(const ParsedEntry& entry, uint64_t index) {
     default:
       return Status::OK();
   }
+}
+
+StatusOr<std::vector<uint64_t>> CoveredSubjectAccesses(const LogReader& reader, const SubjectTag& tag) {
+  ReaderSubjectNodeStore nodes(reader);
+  LEDGER_ASSIGN_OR_RETURN(std::optional<FoundLeaf> found, FindSubjectLeaf(nodes, tag));
+  std::vector<uint64_t> out;
+  if (!found) return out;
+  const SubjectNode& leaf = found->node;
+  if (leaf.last_index == kUnknownLastIndex)
+    return Status::Corruption("a subject index leaf has no last index (the layout before 2026-12-02, not migrated)");
+  const uint64_t count = leaf.value.count;
+  auto bad = [](const std::string& why) { return Status::Corruption("a subject's list of accesses is broken: " + why); };
+  std::optional<uint64_t> at = leaf.last_index;
+  while (at) {
+    if (out.size() >= count) return bad("longer than its count " + std::to_string(count));
+    out.push_back(*at);
+    LEDGER_ASSIGN_OR_RETURN(std::optional<Bytes> link, reader.GetState(SubjectChainKey(*at)));
+    if (!link) return bad("no c/ key for index " + std::to_string(*at));
+    if (link->empty()) {
+      at.reset();
+    } else if (link->size() == 8 && LoadU64(link->data()) < *at) {
+      at = LoadU64(link->data());
+    } else {
+      return bad("the c/ value of index " + std::to_string(*at) + " is malformed");
+    }
+  }
+  if (out.size() != count) return bad(std::to_string(out.size()) + " listed, the index counts " + std::to_string(count));
+  std::reverse(out.begin(), out.end());
+  if (SubjectValueOf(out) != leaf.value) return bad("its hash chain differs from the index's value");
+  return out;
 }
 
 StatusOr<std::vector<uint64_t>> PendingSubjectAccesses(const LogReader& reader, const SubjectTag& tag, size_t max) {
@@ -413,8 +549,83 @@ SubjectIndexer::SubjectIndexer(const NoteSigner* log_key, SubjectIndexerOptions 
 
 SubjectIndexer::~SubjectIndexer() = default;
 
+namespace {
+
+// MigrateSubjectAccessLists moves the lists of the layout before 2026-12-02
+// (x/ tag u64be(index) keys, leaves without a last index) to c/ keys and
+// leaves with their last index, one tag at a time and 2,048 tags per
+// transaction: a crash leaves each tag in one layout, and the next start
+// goes on with the x/ keys left. A tag's x/ keys at or above the latest
+// commitment (a data directory from before y/ keys) are dropped: those
+// accesses are pending and found again from the entries. Corruption if a
+// tag's covered x/ keys are not exactly its leaf's list.
+Status MigrateSubjectAccessLists(Store& store) {
+  LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
+  ReaderStateStore committed(*reader);
+  LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(committed));
+  const uint64_t covered = last ? last->index : 0;
+  const Bytes prefix = kLegacySubjectAccessPrefix;
+  std::unique_ptr<WriteBatch> batch;
+  uint64_t moved_tags = 0;
+  SubjectTag tag{};
+  std::vector<uint64_t> indices;  // of |tag|, ascending (key order)
+
+  auto move_tag = [&]() -> Status {
+    for (uint64_t i : indices) LEDGER_RETURN_IF_ERROR(batch->DeleteState(LegacySubjectAccessKey(tag, i)));
+    std::vector<uint64_t> kept;
+    for (uint64_t i : indices)
+      if (i < covered) kept.push_back(i);
+    if (!kept.empty()) {
+      BatchSubjectNodeStore nodes(*batch);
+      LEDGER_ASSIGN_OR_RETURN(std::optional<FoundLeaf> found, FindSubjectLeaf(nodes, tag));
+      if (!found || found->node.value != SubjectValueOf(kept))
+        return Status::Corruption("migrating the subject index: a tag's x/ keys are not its leaf's list of accesses");
+      std::optional<uint64_t> previous;
+      for (uint64_t i : kept) {
+        LEDGER_RETURN_IF_ERROR(batch->PutState(SubjectChainKey(i), ChainValue(previous)));
+        previous = i;
+      }
+      found->node.last_index = kept.back();
+      LEDGER_RETURN_IF_ERROR(nodes.PutNode(found->depth, SubjectPrefix(tag, found->depth), found->node));
+    }
+    if (++moved_tags % 2048 == 0) {
+      LEDGER_RETURN_IF_ERROR(batch->Commit());
+      batch.reset();
+    }
+    return Status::OK();
+  };
+
+  Status status;
+  Status walked = reader->ForEachState(prefix, [&](ByteView key, ByteView) {
+    if (!status.ok()) return;
+    if (key.size() != prefix.size() + 32 + 8) {
+      status = Status::Corruption("a subject access key of the layout before 2026-12-02 is malformed");
+      return;
+    }
+    SubjectTag key_tag;
+    std::memcpy(key_tag.data(), key.data() + prefix.size(), 32);
+    if (!indices.empty() && key_tag != tag) {
+      status = move_tag();
+      indices.clear();
+      if (!status.ok()) return;
+    }
+    status = OpenBatch(store, &batch);
+    if (!status.ok()) return;
+    tag = key_tag;
+    indices.push_back(LoadU64(key.data() + prefix.size() + 32));
+  });
+  LEDGER_RETURN_IF_ERROR(walked);
+  LEDGER_RETURN_IF_ERROR(status);
+  if (!indices.empty()) LEDGER_RETURN_IF_ERROR(move_tag());
+  if (batch) LEDGER_RETURN_IF_ERROR(batch->Commit());
+  return Status::OK();
+}
+
+}  // namespace
+
 Status SubjectIndexer::Recover(Store& store) {
   LEDGER_RETURN_IF_ERROR(MigrateSubjectNodes(store));
+  LEDGER_RETURN_IF_ERROR(MigrateSubjectAccessLists(store));
   pending_.clear();
   pending_count_ = 0;
   first_pending_.reset();
@@ -422,7 +633,7 @@ Status SubjectIndexer::Recover(Store& store) {
   batch_first_.reset();
   batch_commits_ = false;
   retry_at_.reset();
-  node_cache_.reset();  // the migration above wrote t/ keys
+  node_cache_.reset();  // the migrations above wrote t/ keys
 
   LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
   ReaderStateStore state(*reader);

@@ -10,7 +10,7 @@
 //   k/<holder>/<accessor>/<key>     "A <index>" authorised | "R <index>" revoked
 //   p/<holder>/<accessor>           policy in force: "<version> <index>\n<PURPOSE> <CAT>,<CAT>\n..."
 //   r/<accessor>/<request id>       "<index> <hex SHA-256 of the payload>"
-// (The subject index's keys, s/, x/ and i/, are ledger/subject_state.h's.)
+// (The subject index's keys, t/, c/, y/, q/ and i/, are ledger/subject_state.h's.)
 //
 // Refusals name the rule at the start of the message ("undisclosed use: …",
 // "unauthorised key: …", …) and carry the status code the HTTP API maps:

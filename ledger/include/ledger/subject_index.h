@@ -96,6 +96,12 @@ struct SubjectNode {
   Hash hash{};            // leaf: SubjectLeafHash(tag, value); inner: SubjectNodeHash(children)
   SubjectTag tag{};       // leaf only
   SubjectValue value{};   // leaf only
+  // last_index is a store's note on a leaf, not part of the tree or its
+  // hashes: ledgerd's state keeps the tag's greatest access index here, so
+  // that the tag's list can be walked back from it (SPEC.md §10). The
+  // algorithms below carry it with a leaf they move;
+  // MemorySubjectNodeStore drops it (reads give 0).
+  uint64_t last_index = 0;
 };
 
 // SubjectNodeStore holds the nodes of one tree, addressed by depth (0 for

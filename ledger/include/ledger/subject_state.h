@@ -8,25 +8,33 @@
 // integers have fixed widths, so every prefix scan is exact):
 //   t/ u8(b) prefix[0 .. b) u8(prefix[b] masked) u8(depth - 8b), b = depth/8:
 //                                             tree node: 0x00 || hash (inner)
-//                                             or 0x01 || tag || value (leaf;
-//                                             its hash is recomputed on read)
-//   x/ tag u64be(index)                       "" : access entry |index| has |tag|
-//                                             and is covered by a commitment
+//                                             or 0x01 || tag || value ||
+//                                             u64be(last index) (leaf; its
+//                                             hash is recomputed on read)
+//   c/ u64be(index)                           "" or u64be(previous): access
+//                                             entry |index| is covered by a
+//                                             commitment; the previous
+//                                             covered access of its tag, ""
+//                                             for the tag's first
 //   y/ u64be(index)                           tag: access entry |index| is not
 //                                             yet covered by a commitment
 //   q/<holder>/<accessor>/ u64be(index)       "<version>": policy entry |index|
 //   i/last                                    "<index> <subjects> <accesses>" of
 //                                             the latest index commitment
-// The t/ nodes change only when a commitment is appended, so in every read
-// snapshot they hold exactly the tree of the latest commitment's root. q/
-// and y/ keys are written with their entries; a commitment turns the y/
-// keys it covers into x/ keys, all in key order. Why: a y/ key lands at the
-// end of its range (indices increase), so a batch of accesses dirties a
-// few LMDB pages instead of one random page per access, and the x/ (and
-// t/) keys of a whole commitment interval are written in one sorted pass,
-// each page once per commitment rather than once per batch. t/ keys group
-// a path's nodes by tiles of 8 levels, so that pass dirties a few pages
-// per access rather than one per tree level.
+// A tag's covered accesses are found from its leaf's last index, walking
+// the c/ values back. The t/ nodes change only when a commitment is
+// appended, so in every read snapshot they hold exactly the tree of the
+// latest commitment's root. q/ and y/ keys are written with their entries;
+// a commitment turns the y/ keys it covers into c/ keys. Why: y/ and c/
+// keys land at the end of their ranges (indices increase), so a batch of
+// accesses, and a commitment's lists, dirty a few LMDB pages instead of
+// one random page per access; the t/ keys of a whole commitment interval
+// are written in one sorted pass, each page once per commitment rather
+// than once per batch, and a leaf written anyway carries its list's head.
+// t/ keys group a path's nodes by tiles of 8 levels, so that pass dirties
+// a few pages per access rather than one per tree level. (Until 2026-12-02
+// the lists were x/ tag u64be(index) keys, one random page per access, and
+// leaves had no last index; SubjectIndexer::Recover migrates them.)
 //
 // Thread-safety: the node stores are used by one thread at a time, like the
 // batch or reader under them. SubjectIndexer is called on the sequencer
@@ -58,13 +66,20 @@ Bytes SubjectNodeKey(unsigned depth, const SubjectTag& prefix);
 Bytes EncodeSubjectNode(const SubjectNode& node);
 // DecodeSubjectNode recomputes a leaf's hash; Corruption if malformed.
 StatusOr<SubjectNode> DecodeSubjectNode(ByteView value);
-Bytes SubjectAccessPrefix(const SubjectTag& tag);
-Bytes SubjectAccessKey(const SubjectTag& tag, uint64_t index);
+Bytes SubjectChainKey(uint64_t index);
+extern const char kSubjectChainPrefix[];  // "c/"
 Bytes PendingAccessKey(uint64_t index);
 extern const char kPendingAccessPrefix[];  // "y/"
 Bytes PolicyHistoryPrefix(const std::string& holder, const std::string& accessor);
 Bytes PolicyHistoryKey(const std::string& holder, const std::string& accessor, uint64_t index);
 extern const char kLastCommitmentKey[];  // "i/last"
+
+// The layout before 2026-12-02, which SubjectIndexer::Recover migrates: a
+// covered access was the key x/ tag u64be(index), and a leaf was stored
+// without its last index (DecodeSubjectNode then gives kUnknownLastIndex).
+extern const char kLegacySubjectAccessPrefix[];  // "x/"
+Bytes LegacySubjectAccessKey(const SubjectTag& tag, uint64_t index);
+constexpr uint64_t kUnknownLastIndex = ~uint64_t{0};
 
 // LastCommitment is the decoded i/last value.
 struct LastCommitment {
@@ -114,15 +129,16 @@ class StateSubjectNodeStore : public SubjectNodeStore {
 
 // CommitSubjectAccesses adds |pending| (tag -> its new access indices,
 // ascending, all above those already in the index) to the tree in |nodes|,
-// moves their y/ keys to x/ keys in |state| and records a commitment at
-// |position| in |state| (i/last). Returns the commitment's fields (time
-// left empty). Shared by ledgerd and the replay, so both write the same
-// state.
+// moves their y/ keys to c/ keys in |state| and records a commitment at
+// |position| in |state| (i/last). |nodes| must keep leaves' last_index
+// (the t/ stores above do; MemorySubjectNodeStore does not). Returns the
+// commitment's fields (time left empty). Shared by ledgerd and the replay,
+// so both write the same state.
 StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& nodes, StateStore& state,
                                             const std::map<SubjectTag, std::vector<uint64_t>>& pending,
                                             uint64_t position);
 
-// SubjectIndexReplay derives the subject index state (x/, y/, q/, t/ and
+// SubjectIndexReplay derives the subject index state (c/, y/, q/, t/ and
 // i/last keys) from the log's entries, fed in order, into |state|, exactly as
 // ledgerd writes it: rebuilding the state from the log alone. Not
 // thread-safe.
@@ -138,6 +154,14 @@ class SubjectIndexReplay {
   StateStore& state_;
   std::map<SubjectTag, std::vector<uint64_t>> pending_;
 };
+
+// CoveredSubjectAccesses returns the indices of |tag|'s access entries
+// covered by the latest commitment in |reader|'s snapshot, ascending (empty
+// for a tag not in the index): from its leaf's last index back along the
+// c/ values. Corruption if the list is not exactly the leaf's value (count
+// and chain), a c/ key is missing or malformed, or the leaf has no last
+// index (not migrated).
+StatusOr<std::vector<uint64_t>> CoveredSubjectAccesses(const LogReader& reader, const SubjectTag& tag);
 
 // PendingSubjectAccesses returns the indices of |tag|'s access entries not
 // yet covered by a commitment in |reader|'s snapshot (its y/ keys),
@@ -184,7 +208,9 @@ class SubjectIndexer {
   ~SubjectIndexer();
 
   // Recover first moves tree nodes stored under the layout before tiles
-  // (s/ keys) to their t/ keys, then rebuilds the pending accesses from
+  // (s/ keys) to their t/ keys and the lists of the layout before
+  // 2026-12-02 (x/ keys) to c/ keys and leaves' last indices (SPEC.md
+  // §10), then rebuilds the pending accesses from
   // the entries after the last
   // commitment and writes their y/ keys where missing (a data directory
   // from before y/ keys existed). For a log without any commitment (also
