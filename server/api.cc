@@ -350,9 +350,20 @@ void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
       checkpoint = witnessed->note;
     }
   }
+  // From here on, a failure must not read as "not logged" when some
+  // entries were: a storage failure of a later batch (after which LMDB
+  // refuses even new read snapshots) can come between this batch's commit
+  // and its receipts (SPEC.md §7, storage faults).
+  bool logged = false;
+  for (const auto& e : result->entries) logged = logged || e.status.ok();
+  auto fail_after_commit = [&](const Status& s) {
+    if (!logged) return SendStatus(res, s);
+    SendError(res, 503, "the entries are logged, but their receipts could not be read (" + s.message() +
+                            "): retry the same request later for their receipts");
+  };
   // Opened after the wait: the store has grown at least to tree_size.
   auto reader = store_->Read();
-  if (!reader.ok()) return SendStatus(res, reader.status());
+  if (!reader.ok()) return fail_after_commit(reader.status());
   // The response is written directly (json_body.h): nlohmann/json's dump of
   // the same objects, keys in its (sorted) order, without building them.
   std::string out;
@@ -386,7 +397,7 @@ void Api::PostEntries(const httplib::Request& req, httplib::Response& res) {
       continue;
     }
     auto proof = ledger::InclusionProof(e.index, tree_size, nodes);
-    if (!proof.ok()) return SendStatus(res, proof.status());
+    if (!proof.ok()) return fail_after_commit(proof.status());
     out += '{';
     if (e.duplicate) out += "\"duplicate\":true,";
     out += "\"inclusion\":";
