@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstdio>
@@ -302,7 +303,13 @@ int main(int argc, char** argv) {
     ledger::SubjectIndexerOptions index_options;
     index_options.interval = std::chrono::milliseconds(flags.index_interval_ms);
     indexer = std::make_unique<ledger::SubjectIndexer>(signer->get(), index_options);
+    const auto recover_started = std::chrono::steady_clock::now();
     if (auto s = indexer->Recover(**store); !s.ok()) Die("refusing to start: subject index: " + s.ToString());
+    if (uint64_t moved = indexer->migrated_lists(); moved > 0) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - recover_started).count();
+      std::cerr << "ledgerd: subject index: moved the access lists of " << moved
+                << " subjects to the layout of 2026-12-02 (SPEC.md section 10) in " << seconds << " s" << std::endl;
+    }
     hook->SetSubjectIndexer(indexer.get());
   }
   ledger::Sequencer sequencer(store->get(), signer->get(), seq_options, hook.get());

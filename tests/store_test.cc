@@ -38,12 +38,14 @@ StoreOptions Options(const std::string& dir, uint64_t map_size = 0) {
   return o;
 }
 
-std::unique_ptr<Store> OpenStore(const std::string& dir, uint64_t map_size = 0) {
-  auto s = Store::Open(Options(dir, map_size));
+std::unique_ptr<Store> OpenStore(const StoreOptions& o) {
+  auto s = Store::Open(o);
   INFO("Store::Open: " << s.status().ToString());
   REQUIRE(s.ok());
   return std::move(*s);
 }
+
+std::unique_ptr<Store> OpenStore(const std::string& dir, uint64_t map_size = 0) { return OpenStore(Options(dir, map_size)); }
 
 std::unique_ptr<LogReader> ReadOrDie(const Store& store) {
   auto r = store.Read();
@@ -1099,7 +1101,7 @@ TEST_CASE("a store of an unknown format is refused", "[store]") {
   { auto store = OpenStore(tmp.store_dir()); }
   {
     RawEnv env(tmp.store_dir());
-    env.Mutate("meta", [](MDB_txn* t, MDB_dbi d) { RawPut(t, d, "format", "4"); });
+    env.Mutate("meta", [](MDB_txn* t, MDB_dbi d) { RawPut(t, d, "format", "5"); });
   }
   auto s = Store::Open(Options(tmp.store_dir()));
   REQUIRE(!s.ok());
@@ -1119,10 +1121,7 @@ TEST_CASE("the leaf index merges pending leaves and survives reopen at every sta
   std::vector<std::unique_ptr<LogReader>> old_snapshots;
   uint64_t commits_mid_merge = 0;
   for (int round = 0; round < 12; round++) {
-    auto opened = Store::Open(o);
-    INFO("Store::Open: " << opened.status().ToString());
-    REQUIRE(opened.ok());
-    auto& store = *opened;
+    auto store = OpenStore(o);
     for (int batch = 0; batch < 3; batch++) {
       auto w = BeginOrDie(*store);
       int n = 5 + (round * 7 + batch * 3) % 17;
@@ -1168,6 +1167,80 @@ TEST_CASE("the leaf index merges pending leaves and survives reopen at every sta
   }
   if (o.leaf_index_merge_min_step < 37) CHECK(commits_mid_merge > 0);
   else CHECK(commits_mid_merge == 0);
+}
+
+TEST_CASE("recorded keys are found through merges, reopens and old snapshots", "[store]") {
+  TempDir tmp;
+  StoreOptions o = Options(tmp.store_dir());
+  o.leaf_index_merge_threshold = 41;
+  o.leaf_index_merge_min_step = GENERATE(as<uint64_t>(), 4096, 3);
+  INFO("leaf_index_merge_min_step " << o.leaf_index_merge_min_step);
+  auto key_of = [](uint64_t i) { return Sha256("recorded key " + std::to_string(i)); };
+  std::vector<uint64_t> keyed;  // indexes with a key: every third entry
+  uint64_t size = 0;
+  std::vector<std::unique_ptr<LogReader>> old_snapshots;
+  for (int round = 0; round < 10; round++) {
+    auto store = OpenStore(o);
+    for (int batch = 0; batch < 3; batch++) {
+      auto w = BeginOrDie(*store);
+      const int n = 4 + (round * 5 + batch * 7) % 19;
+      for (int i = 0; i < n; i++) {
+        auto leaf = w->Append("keyed entry " + std::to_string(size));
+        REQUIRE(leaf.ok());
+        REQUIRE(leaf->index == size);
+        if (size % 3 == 0) {
+          REQUIRE(w->RecordKey(key_of(size), size).ok());
+          keyed.push_back(size);
+          // Found in the batch that records it.
+          auto found = w->FindKey(key_of(size));
+          REQUIRE(found.ok());
+          CHECK(std::count(found->begin(), found->end(), size) == 1);
+        }
+        size++;
+      }
+      // One key per entry, and only for this batch's entries.
+      if (size % 3 == 1) CHECK(w->RecordKey(key_of(size + 1000), size - 1).IsInvalidArgument());
+      if (size > 100) CHECK(w->RecordKey(key_of(size + 1000), 5).IsInvalidArgument());
+      CHECK(w->RecordKey(key_of(size + 1000), size).IsInvalidArgument());
+      REQUIRE(w->SetCheckpoint("checkpoint at " + std::to_string(size)).ok());
+      REQUIRE(w->Commit().ok());
+      old_snapshots.push_back(ReadOrDie(*store));
+    }
+    {
+      // A batch that is dropped records nothing.
+      auto w = BeginOrDie(*store);
+      auto leaf = w->Append("dropped entry " + std::to_string(round));
+      REQUIRE(leaf.ok());
+      REQUIRE(w->RecordKey(Sha256("dropped key " + std::to_string(round)), leaf->index).ok());
+    }
+    auto r = ReadOrDie(*store);
+    for (uint64_t i : keyed) {
+      auto found = r->FindKey(key_of(i));
+      REQUIRE(found.ok());
+      CHECK(std::count(found->begin(), found->end(), i) == 1);
+    }
+    for (int d = 0; d <= round; d++) {
+      auto found = r->FindKey(Sha256("dropped key " + std::to_string(d)));
+      REQUIRE(found.ok());
+      CHECK(found->empty());
+    }
+    for (auto& snap : old_snapshots) {
+      const uint64_t last = keyed.back() < snap->size() ? keyed.back() : (snap->size() - 1) / 3 * 3;
+      auto found = snap->FindKey(key_of(last));
+      REQUIRE(found.ok());
+      CHECK(std::count(found->begin(), found->end(), last) == 1);
+      // A key recorded after the snapshot is not in it.
+      found = snap->FindKey(key_of(keyed.back()));
+      REQUIRE(found.ok());
+      if (keyed.back() >= snap->size()) CHECK(found->empty());
+    }
+    old_snapshots.clear();
+    // `keys` holds only the keys of entries not yet merged into a run.
+    auto stats = store->Stats();
+    REQUIRE(stats.ok());
+    for (const auto& db : stats->dbs)
+      if (db.name == "keys") CHECK(db.items <= stats->pending_leaves + stats->merging_leaves);
+  }
 }
 
 // --- scale: leaf-index runs and the format-1 migration (#7) ---
@@ -1338,7 +1411,7 @@ TEST_CASE("a format-1 store is migrated to format 3 on open", "[store]") {
   RawEnv env(tmp.store_dir());
   std::string format;
   REQUIRE(env.Get("meta", "format", &format));
-  CHECK(format == "3");
+  CHECK(format == "4");
   env.Mutate("meta", [](MDB_txn* t, MDB_dbi) {
     MDB_dbi old;
     CHECK(mdb_dbi_open(t, "leafidx", 0, &old) == MDB_NOTFOUND);
@@ -1412,7 +1485,7 @@ TEST_CASE("a format-2 store is migrated to format 3 on open", "[store]") {
     RawEnv env(tmp.store_dir());
     std::string v;
     REQUIRE(env.Get("meta", "format", &v));
-    CHECK(v == "3");
+    CHECK(v == "4");
     env.Mutate("meta", [](MDB_txn* t, MDB_dbi) {
       MDB_dbi old;
       CHECK(mdb_dbi_open(t, "hashes", 0, &old) == MDB_NOTFOUND);

@@ -1,7 +1,8 @@
 // Subject index maintenance in the sequencer's transactions (SPEC.md §10,
 // §14): commitments at batch ends and on the sequencer's own timer, state
 // rebuilt identically by replay, refusal of submitted commitments, restart
-// with pending accesses, and a log written before the index existed.
+// with pending accesses, a log written before the index existed, and
+// request ids of the layout before 2026-12-02.
 #include "ledger/subject_state.h"
 
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "ledger/ledger_hook.h"
 #include "ledger/merkle.h"
 #include "ledger/sequencer.h"
+#include "replayed_state.h"
 #include "test_util.h"
 
 using namespace ledger;
@@ -149,10 +151,7 @@ std::vector<uint64_t> ReplayAndCompare(const World& w, Store& store) {
     REQUIRE(s.ok());
     if (p->kind == EntryKind::kIndex) commitments.push_back(i);
   }
-  std::map<Bytes, Bytes> mem(state.data().begin(), state.data().end());
-  std::map<Bytes, Bytes> lmdb = AllState(*reader);
-  CHECK(mem.size() == lmdb.size());
-  REQUIRE(mem == lmdb);
+  ledger_test::RequireReplayedState(*reader, state);
   return commitments;
 }
 
@@ -881,4 +880,51 @@ TEST_CASE("subject state: the node cache forgets a commitment whose batch aborte
     CheckLookups(*store, model, {TagOf(100), TagOf(103)});
     ReplayAndCompare(w, *store);
   }
+}
+
+TEST_CASE("request ids: an r/ state key of the layout before 2026-12-02 is still honoured") {
+  // Until 2026-12-02 each access's request id was a state key; now it is
+  // recorded in the leaf index (SPEC.md §10). A store written before keeps
+  // its r/ keys, which are read first.
+  World w;
+  TempDir tmp;
+  Ledger l(w, tmp.store_dir(), std::chrono::hours(1));
+  l.Append(w.Setup());
+  const uint64_t original = l.Append({w.Access(TagOf(1))})[0].index;
+  AccessRecord r;
+  r.request_id = "legacy-1";
+  r.accessor = "app";
+  r.holder = "bank";
+  r.subject = Bytes(HashView(TagOf(2)));
+  r.purpose = "CUSTOMER_SUPPORT";
+  r.categories = {"BALANCES"};
+  r.consent = "c";
+  r.time = FormatTime(kNow);
+  const Bytes payload = EncodeAccess(r);
+  {
+    // As the old layout stored it: "<index> <hex SHA-256 of the payload>".
+    l.seq->Stop();
+    auto b = std::move(l.store->BeginWrite()).value();
+    REQUIRE(b->PutState(RequestIdStateKey("app", "legacy-1"), std::to_string(original) + " " + HexEncode(HashView(Sha256(payload))))
+                .ok());
+    REQUIRE(b->Commit().ok());
+  }
+  l.seq = std::make_unique<Sequencer>(l.store.get(), w.log.get(), SequencerOptions{}, l.hook.get());
+  REQUIRE(l.seq->Start().ok());
+  // The same payload is a retry of the entry the old key names ...
+  auto got = l.seq->Append({SignEnvelope(kAccessPayloadType, payload, *w.accessor)});
+  REQUIRE(got.ok());
+  REQUIRE(got->entries[0].status.ok());
+  CHECK(got->entries[0].duplicate);
+  CHECK(got->entries[0].index == original);
+  // ... and another payload under that request id is refused.
+  r.consent = "other";
+  got = l.seq->Append({SignEnvelope(kAccessPayloadType, EncodeAccess(r), *w.accessor)});
+  REQUIRE(got.ok());
+  CHECK(got->entries[0].status.code() == Status::Code::kAlreadyExists);
+  // New request ids are not state keys.
+  auto reader = std::move(l.store->Read()).value();
+  size_t r_keys = 0;
+  for (const auto& [k, v] : AllState(*reader)) r_keys += k.compare(0, 2, "r/") == 0;
+  CHECK(r_keys == 1);
 }

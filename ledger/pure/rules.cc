@@ -3,6 +3,11 @@
 #include <sstream>
 
 namespace ledger {
+
+std::string RequestIdStateKey(const std::string& accessor, const std::string& request_id) {
+  return "r/" + accessor + "/" + request_id;
+}
+
 namespace {
 
 std::string HolderKey(const std::string& h) { return "h/" + h; }
@@ -10,7 +15,6 @@ std::string KeyKey(const std::string& h, const std::string& a, ByteView key) {
   return "k/" + h + "/" + a + "/" + Base64UrlEncode(key);
 }
 std::string PolicyKey(const std::string& h, const std::string& a) { return "p/" + h + "/" + a; }
-std::string RequestKey(const std::string& a, const std::string& id) { return "r/" + a + "/" + id; }
 
 Status Corrupt(const std::string& key) { return Status::Corruption("derived state value for " + key + " is malformed"); }
 
@@ -252,7 +256,7 @@ StatusOr<std::optional<uint64_t>> LedgerRules::Check(StateStore& state, const Pa
       const AccessRecord& r = entry.access();
       // An idempotent retry is answered before anything else is rechecked:
       // the original was valid when it was sequenced.
-      std::string rk = RequestKey(r.accessor, r.request_id);
+      std::string rk = RequestIdStateKey(r.accessor, r.request_id);
       LEDGER_ASSIGN_OR_RETURN(auto seen, state.Get(rk));
       if (seen) {
         auto sp = seen->find(' ');
@@ -316,7 +320,7 @@ Status LedgerRules::Apply(StateStore& state, const ParsedEntry& entry, uint64_t 
     }
     case EntryKind::kAccess: {
       const AccessRecord& r = entry.access();
-      return state.Put(RequestKey(r.accessor, r.request_id), idx + " " + HexEncode(HashView(Sha256(entry.envelope.payload))));
+      return state.Put(RequestIdStateKey(r.accessor, r.request_id), idx + " " + HexEncode(HashView(Sha256(entry.envelope.payload))));
     }
     case EntryKind::kIndex: {
       if (entry.index().size != index)

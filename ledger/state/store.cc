@@ -20,7 +20,7 @@ namespace {
 constexpr int kGroupHeight = 4;            // tree levels per stored group
 constexpr uint64_t kChunkWidth = 16;       // hashes per stored chunk (2^kGroupHeight)
 constexpr int kGroups = 64 / kGroupHeight;  // groups 0..15 cover levels 0..63
-constexpr char kFormatVersion[] = "3";  // SPEC.md §7; "1" and "2" are migrated on open
+constexpr char kFormatVersion[] = "4";  // SPEC.md §7; "1", "2" and "3" are migrated on open
 constexpr uint64_t kBundleWidth = 256;      // entries per stored bundle (C2SP entry bundle)
 constexpr size_t kChunkBytes = kChunkWidth * 32;
 
@@ -135,7 +135,7 @@ struct PartialChunk {
 using Partials = std::array<PartialChunk, kGroups>;
 
 struct Dbis {
-  MDB_dbi entries = 0, bundles = 0, tree = 0, leafruns = 0, leafbloom = 0, meta = 0, state = 0;
+  MDB_dbi entries = 0, bundles = 0, tree = 0, leafruns = 0, leafbloom = 0, meta = 0, state = 0, keys = 0;
 };
 
 // PendingLeaves indexes the leaf hashes appended since the last merge into
@@ -1058,6 +1058,31 @@ StatusOr<std::optional<Bytes>> GetValue(MDB_txn* txn, MDB_dbi dbi, ByteView key)
   return std::optional<Bytes>(Bytes(View(v)));
 }
 
+// IndexedCandidates appends to |out| the indexes below |size| of the pairs
+// with |hash|'s prefix in the frozen leaves and the on-disk runs (not the
+// pending table: the callers probe it first).
+Status IndexedCandidates(const Dbis& dbis, const Hash& hash, uint64_t size, const FrozenLeaves* frozen, MDB_txn* read_txn,
+                         std::optional<std::vector<RunProbe>>* runs_cache, std::vector<uint64_t>* out) {
+  const uint64_t prefix48 = Prefix48(PrefixOf(hash));
+  if (frozen) frozen->Candidates(prefix48, size, out);
+  // The directory is fixed for a snapshot or a batch: read it once.
+  if (!runs_cache->has_value()) {
+    LEDGER_ASSIGN_OR_RETURN(std::vector<RunProbe> loaded, LoadRunsForLookup(read_txn, dbis));
+    *runs_cache = std::move(loaded);
+  }
+  Cursor cur;  // opened for the first run the filter does not rule out
+  for (RunProbe& probe : **runs_cache) {
+    LEDGER_ASSIGN_OR_RETURN(bool maybe, BloomMayContain(read_txn, dbis.leafbloom, &probe, prefix48));
+    if (!maybe) continue;
+    if (!cur.get()) {
+      int rc = cur.Open(read_txn, dbis.leafruns);
+      if (rc != 0) return LmdbError("opening cursor", rc);
+    }
+    LEDGER_RETURN_IF_ERROR(RunCandidates(cur.get(), probe.run.id, prefix48, size, out));
+  }
+  return Status::OK();
+}
+
 // FindLeafIn looks a leaf hash up through the prefix index and confirms
 // candidates against the stored level-0 hashes.
 StatusOr<uint64_t> FindLeafIn(const Dbis& dbis, const Hash& leaf, uint64_t size,
@@ -1071,30 +1096,42 @@ StatusOr<uint64_t> FindLeafIn(const Dbis& dbis, const Hash& leaf, uint64_t size,
     }
   }
   std::vector<uint64_t> candidates;
-  if (frozen) frozen->Candidates(Prefix48(PrefixOf(leaf)), size, &candidates);
-  // The directory is fixed for a snapshot or a batch: read it once.
-  if (!runs_cache->has_value()) {
-    LEDGER_ASSIGN_OR_RETURN(std::vector<RunProbe> loaded, LoadRunsForLookup(read_txn, dbis));
-    *runs_cache = std::move(loaded);
-  }
-  std::vector<RunProbe>& runs = **runs_cache;
-  Cursor cur;  // opened for the first run the filter does not rule out
-  const uint64_t prefix48 = Prefix48(PrefixOf(leaf));
-  for (RunProbe& probe : runs) {
-    LEDGER_ASSIGN_OR_RETURN(bool maybe, BloomMayContain(read_txn, dbis.leafbloom, &probe, prefix48));
-    if (!maybe) continue;
-    if (!cur.get()) {
-      int rc = cur.Open(read_txn, dbis.leafruns);
-      if (rc != 0) return LmdbError("opening cursor", rc);
-    }
-    LEDGER_RETURN_IF_ERROR(RunCandidates(cur.get(), probe.run.id, prefix48, size, &candidates));
-  }
+  LEDGER_RETURN_IF_ERROR(IndexedCandidates(dbis, leaf, size, frozen, read_txn, runs_cache, &candidates));
   for (uint64_t index : candidates) {
     std::vector<Hash> got;
     LEDGER_RETURN_IF_ERROR(ReadNodes({NodeId{0, index}}, &got, lookup));
     if (got[0] == leaf) return index;
   }
   return Status::NotFound("leaf hash not in the log");
+}
+
+// KeyCandidatesIn returns the indexes below |size| whose leaf hash or
+// recorded key (WriteBatch::RecordKey) shares |key|'s 6-byte prefix,
+// ascending and distinct; the caller confirms them.
+StatusOr<std::vector<uint64_t>> KeyCandidatesIn(const Dbis& dbis, const Hash& key, uint64_t size, const PendingLeaves* pending,
+                                               const FrozenLeaves* frozen, MDB_txn* read_txn,
+                                               std::optional<std::vector<RunProbe>>* runs_cache) {
+  std::vector<uint64_t> out;
+  if (pending) out = pending->Candidates(PrefixOf(key), size);
+  LEDGER_RETURN_IF_ERROR(IndexedCandidates(dbis, key, size, frozen, read_txn, runs_cache, &out));
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// DropKeysBelow deletes the recorded keys of entries below |indexed_size|:
+// the merge that ends in |txn| wrote them into a run.
+Status DropKeysBelow(MDB_txn* txn, const Dbis& dbis, uint64_t indexed_size) {
+  Cursor cur;
+  int rc = cur.Open(txn, dbis.keys);
+  if (rc != 0) return LmdbError("opening cursor", rc);
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST)) {
+    if (k.mv_size != 8 || LoadU64(k.mv_data) >= indexed_size) break;
+    if ((rc = mdb_cursor_del(cur.get(), 0)) != 0) return LmdbError("deleting merged keys", rc);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("reading recorded keys", rc);
+  return Status::OK();
 }
 
 // MigrateFormat2 converts, in |txn|, the format-2 layout into format 3:
@@ -1274,11 +1311,22 @@ class SnapshotReader final : public LogReader {
     return FindLeafIn(dbis_, leaf_hash, size_, lookup_, pending_.get(), frozen_.get(), txn_.get(), &runs_);
   }
 
+  StatusOr<std::vector<uint64_t>> FindKey(const Hash& key) const override {
+    return KeyCandidatesIn(dbis_, key, size_, pending_.get(), frozen_.get(), txn_.get(), &runs_);
+  }
+
   StatusOr<std::optional<Bytes>> GetState(ByteView key) const override {
     return GetValue(txn_.get(), dbis_.state, key);
   }
 
   Status ForEachState(ByteView prefix, const std::function<void(ByteView, ByteView)>& fn) const override {
+    return ScanState(prefix, [&fn](ByteView key, ByteView value) {
+      fn(key, value);
+      return true;
+    });
+  }
+
+  Status ScanState(ByteView prefix, const std::function<bool(ByteView, ByteView)>& fn) const override {
     Cursor cur;
     int rc = cur.Open(txn_.get(), dbis_.state);
     if (rc != 0) return LmdbError("opening cursor", rc);
@@ -1286,8 +1334,7 @@ class SnapshotReader final : public LogReader {
     rc = prefix.empty() ? mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST) : mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
     while (rc == 0) {
       ByteView key = View(k);
-      if (key.substr(0, prefix.size()) != prefix) break;
-      fn(key, View(v));
+      if (key.substr(0, prefix.size()) != prefix || !fn(key, View(v))) break;
       rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
     }
     if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("reading state", rc);
@@ -1346,6 +1393,7 @@ struct WriteBatch::Impl {
   std::vector<bool> dirty = std::vector<bool>(kGroups, false);
   std::unordered_map<std::string, uint64_t> batch_leaves;  // leaf hash -> index, this batch
   std::vector<std::pair<uint64_t, uint64_t>> batch_prefixes;  // (prefix, index), this batch
+  std::vector<std::pair<Hash, uint64_t>> batch_keys;           // (key, index) recorded by RecordKey, this batch
   std::shared_ptr<PendingLeaves> pending;
   std::shared_ptr<const FrozenLeaves> frozen;
   // Lookups in the on-disk leaf index go through a read transaction of the
@@ -1407,21 +1455,28 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     if ((rc = open("entries", 0, &impl->dbis.entries)) != 0 || (rc = open("bundles", 0, &impl->dbis.bundles)) != 0 ||
         (rc = open("tree", 0, &impl->dbis.tree)) != 0 || (rc = open("leafruns", 0, &impl->dbis.leafruns)) != 0 ||
         (rc = open("leafbloom", MDB_INTEGERKEY, &impl->dbis.leafbloom)) != 0 ||
-        (rc = open("meta", 0, &impl->dbis.meta)) != 0 || (rc = open("state", 0, &impl->dbis.state)) != 0)
+        (rc = open("meta", 0, &impl->dbis.meta)) != 0 || (rc = open("state", 0, &impl->dbis.state)) != 0 ||
+        (rc = open("keys", 0, &impl->dbis.keys)) != 0)
       return LmdbError("opening databases", rc);
     LEDGER_ASSIGN_OR_RETURN(auto format, GetValue(txn.get(), impl->dbis.meta, "format"));
-    // Older formats migrate in this one transaction: 1 -> 2 -> 3.
+    // Older formats migrate in this one transaction: 1 -> 2 -> 3 -> 4.
     if (format && *format == "1") {
       LEDGER_RETURN_IF_ERROR(MigrateFormat1(txn.get(), impl->dbis, impl->options.leaf_index_merge_threshold));
       format = "2";
     }
     if (format && *format == "2") {
       LEDGER_RETURN_IF_ERROR(MigrateFormat2(txn.get(), impl->dbis));
+      format = "3";
+    }
+    // Format 4 adds `keys` (created above, empty: format 3 recorded no
+    // keys); the number keeps builds that know nothing of recorded keys,
+    // or of the subject lists' c/ keys (SPEC.md §10), from opening it.
+    if (format && *format == "3") {
       format.reset();
     } else if (format && *format != kFormatVersion) {
-      return Status::FailedPrecondition("store format " + *format + " is not supported by this build (it reads formats 1, 2 and 3)");
+      return Status::FailedPrecondition("store format " + *format + " is not supported by this build (it reads formats 1 to 4)");
     }
-    if (!format) {  // new store, or migrated from format 1 or 2
+    if (!format) {  // new store, or migrated from format 1, 2 or 3
       std::string key = "format";
       MDB_val k = Val(key), v = Val(kFormatVersion);
       if ((rc = mdb_put(txn.get(), impl->dbis.meta, &k, &v, 0)) != 0) return LmdbError("writing format", rc);
@@ -1501,6 +1556,23 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
       im.pending->Add(LoadU64(chunk.data() + j * 32), i);
     if (i % kChunkWidth != 0 && i < size) return Status::Corruption("start-up check: level-0 hash chunk too short");
   }
+  // And the keys recorded for them (WriteBatch::RecordKey): `keys` holds
+  // exactly those of entries not yet merged.
+  {
+    Cursor cur;
+    int rc = cur.Open(txn.get(), im.dbis.keys);
+    if (rc != 0) return LmdbError("opening cursor", rc);
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+      if (k.mv_size != 8 || v.mv_size != 32) return Status::Corruption("start-up check: a recorded key is malformed");
+      const uint64_t index = LoadU64(k.mv_data);
+      if (index < im.indexed_size || index >= size)
+        return Status::Corruption("start-up check: a recorded key's entry " + std::to_string(index) +
+                                  " is not among the entries not yet merged into the leaf index");
+      im.pending->Add(LoadU64(v.mv_data), index);
+    }
+    if (rc != MDB_NOTFOUND) return LmdbError("reading recorded keys", rc);
+  }
   return store;
 }
 
@@ -1558,7 +1630,7 @@ StatusOr<StoreStats> Store::Stats() const {
   const Dbis& d = impl_->dbis;
   std::pair<const char*, MDB_dbi> dbs[] = {
       {"entries", d.entries}, {"bundles", d.bundles}, {"tree", d.tree}, {"leafruns", d.leafruns}, {"leafbloom", d.leafbloom},
-      {"meta", d.meta},       {"state", d.state}};
+      {"meta", d.meta},       {"state", d.state},   {"keys", d.keys}};
   for (const auto& [name, dbi] : dbs) {
     if ((rc = mdb_stat(txn.get(), dbi, &st)) != 0) return LmdbError("reading database statistics", rc);
     out.dbs.push_back(StoreDbStats{name, st.ms_entries, st.ms_branch_pages, st.ms_leaf_pages, st.ms_overflow_pages,
@@ -1619,6 +1691,33 @@ StatusOr<uint64_t> WriteBatch::FindLeaf(const Hash& leaf_hash) {
   }
   return FindLeafIn(b.store->dbis, leaf_hash, b.range.size(), b.lookup, b.pending.get(), b.frozen.get(),
                     b.lookup_txn.get(), &b.runs);
+}
+
+Status WriteBatch::RecordKey(const Hash& key, uint64_t index) {
+  Impl& b = *impl_;
+  if (b.failed || b.finished) return Status::FailedPrecondition("write batch already failed or finished");
+  if (index < b.start_size || index >= b.range.size())
+    return Status::InvalidArgument("a key can only be recorded for an entry appended in this batch");
+  std::string k = IndexKey(index);
+  MDB_val kv = Val(k), vv = Val(HashView(key));
+  // Entries only grow and each has at most one key: always at the end.
+  int rc = mdb_put(b.txn.get(), b.store->dbis.keys, &kv, &vv, MDB_APPEND);
+  if (rc == MDB_KEYEXIST) return Status::InvalidArgument("keys are recorded at most once per entry, in index order");
+  if (rc != 0) return b.Fail(LmdbError("recording a key", rc));
+  b.batch_keys.emplace_back(key, index);
+  return Status::OK();
+}
+
+StatusOr<std::vector<uint64_t>> WriteBatch::FindKey(const Hash& key) {
+  Impl& b = *impl_;
+  if (!b.lookup_txn.get()) {
+    LEDGER_ASSIGN_OR_RETURN(b.lookup_txn, b.store->Begin(MDB_RDONLY));
+  }
+  LEDGER_ASSIGN_OR_RETURN(std::vector<uint64_t> out, KeyCandidatesIn(b.store->dbis, key, b.range.size(), b.pending.get(),
+                                                                     b.frozen.get(), b.lookup_txn.get(), &b.runs));
+  for (const auto& [k, index] : b.batch_keys)
+    if (k == key) out.push_back(index);  // above every committed index
+  return out;
 }
 
 StatusOr<Bytes> WriteBatch::GetEntry(uint64_t index) {
@@ -1768,6 +1867,7 @@ Status WriteBatch::Commit() {
   // merge advances by a share of its pairs proportional to this batch's
   // leaves (see LeafMergeBudget), on a copy kept only if the txn commits.
   for (const auto& [prefix, index] : b.batch_prefixes) b.pending->Add(prefix, index);
+  for (const auto& [key, index] : b.batch_keys) b.pending->Add(PrefixOf(key), index);
   const StoreOptions& opts = b.store->options;
   std::optional<LeafMerge> merge = b.store->merge;
   bool started = false, finished = false;
@@ -1811,6 +1911,7 @@ Status WriteBatch::Commit() {
       std::string indexed;
       AppendU64(&indexed, merge->indexed_size());
       LEDGER_RETURN_IF_ERROR(PutMeta(txn, b.store->dbis.meta, "indexed_size", indexed));
+      LEDGER_RETURN_IF_ERROR(DropKeysBelow(txn, b.store->dbis, merge->indexed_size()));
       finished = true;
     }
   }

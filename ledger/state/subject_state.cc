@@ -33,52 +33,44 @@ Bytes SubjectNodeKey(unsigned depth, const SubjectTag& prefix) {
 
 namespace {
 
-// OpenBatch begins a write batch in |*batch| unless one is open there.
-Status OpenBatch(Store& store, std::unique_ptr<WriteBatch>* batch) {
-  if (*batch) return Status::OK();
-  LEDGER_ASSIGN_OR_RETURN(*batch, store.BeginWrite());
-  return Status::OK();
-}
+// kMigrationStep is how many nodes (or tags) a migration moves per write
+// transaction. Small transactions because the new keys land on random
+// pages and LMDB keeps a buffer for every page of its largest transaction
+// until ledgerd exits (about 8 MiB here instead of tens); each step reads
+// through a snapshot of its own, because a snapshot held across the steps
+// would keep LMDB from reusing the pages they free (a migration of a
+// million subjects grew a 1.3 GB file to 4.7 GB that way).
+constexpr size_t kMigrationStep = 2048;
 
 // MigrateSubjectNodes moves the subject tree's nodes from the layout before
 // tiles ("s/" u16be(depth) || the first ceil(depth/8) bytes of the prefix)
-// to SubjectNodeKey, 2,048 nodes per transaction: each moves whole nodes,
-// so a crash leaves every node in one place and the next start goes on.
-// Small transactions because the new keys land on random pages and LMDB
-// keeps a buffer for every page of its largest transaction until ledgerd
-// exits (about 8 MiB here instead of tens). The tree is read only after
-// this returns.
+// to SubjectNodeKey, kMigrationStep nodes per transaction: each moves
+// whole nodes, so a crash leaves every node in one place and the next
+// start goes on. The tree is read only after this returns.
 Status MigrateSubjectNodes(Store& store) {
-  LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
-  std::unique_ptr<WriteBatch> batch;
-  uint64_t moved = 0;
-  Status status;
-  Status walked = reader->ForEachState("s/", [&](ByteView key, ByteView value) {
-    if (!status.ok()) return;
-    if (key.size() < 4) {
-      status = Status::Corruption("subject node key of the old layout is malformed");
-      return;
+  while (true) {
+    std::vector<std::pair<Bytes, Bytes>> nodes;  // old key, value
+    {
+      LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
+      LEDGER_RETURN_IF_ERROR(reader->ScanState("s/", [&](ByteView key, ByteView value) {
+        nodes.emplace_back(key, value);
+        return nodes.size() < kMigrationStep;
+      }));
     }
-    const unsigned depth = static_cast<uint8_t>(key[2]) << 8 | static_cast<uint8_t>(key[3]);
-    if (depth > 256 || key.size() != 4 + (depth + 7) / 8) {
-      status = Status::Corruption("subject node key of the old layout is malformed");
-      return;
+    if (nodes.empty()) return Status::OK();
+    LEDGER_ASSIGN_OR_RETURN(auto batch, store.BeginWrite());
+    for (const auto& [key, value] : nodes) {
+      if (key.size() < 4) return Status::Corruption("subject node key of the old layout is malformed");
+      const unsigned depth = static_cast<uint8_t>(key[2]) << 8 | static_cast<uint8_t>(key[3]);
+      if (depth > 256 || key.size() != 4 + (depth + 7) / 8)
+        return Status::Corruption("subject node key of the old layout is malformed");
+      SubjectTag prefix{};
+      std::memcpy(prefix.data(), key.data() + 4, key.size() - 4);
+      LEDGER_RETURN_IF_ERROR(batch->PutState(SubjectNodeKey(depth, prefix), value));
+      LEDGER_RETURN_IF_ERROR(batch->DeleteState(key));
     }
-    SubjectTag prefix{};
-    std::memcpy(prefix.data(), key.data() + 4, key.size() - 4);
-    status = OpenBatch(store, &batch);
-    if (!status.ok()) return;
-    status = batch->PutState(SubjectNodeKey(depth, prefix), value);
-    if (status.ok()) status = batch->DeleteState(key);
-    if (status.ok() && ++moved % 2048 == 0) {
-      status = batch->Commit();
-      batch.reset();
-    }
-  });
-  LEDGER_RETURN_IF_ERROR(walked);
-  LEDGER_RETURN_IF_ERROR(status);
-  if (batch) LEDGER_RETURN_IF_ERROR(batch->Commit());
-  return Status::OK();
+    LEDGER_RETURN_IF_ERROR(batch->Commit());
+  }
 }
 
 }  // namespace
@@ -553,30 +545,53 @@ namespace {
 
 // MigrateSubjectAccessLists moves the lists of the layout before 2026-12-02
 // (x/ tag u64be(index) keys, leaves without a last index) to c/ keys and
-// leaves with their last index, one tag at a time and 2,048 tags per
-// transaction: a crash leaves each tag in one layout, and the next start
-// goes on with the x/ keys left. A tag's x/ keys at or above the latest
-// commitment (a data directory from before y/ keys) are dropped: those
-// accesses are pending and found again from the entries. Corruption if a
-// tag's covered x/ keys are not exactly its leaf's list.
-Status MigrateSubjectAccessLists(Store& store) {
-  LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
-  ReaderStateStore committed(*reader);
-  LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(committed));
-  const uint64_t covered = last ? last->index : 0;
+// leaves with their last index, kMigrationStep whole tags per transaction:
+// a crash leaves each tag in one layout, and the next start goes on with
+// the x/ keys left. A tag's x/ keys at or above the latest commitment (a
+// data directory from before y/ keys) are dropped: those accesses are
+// pending and found again from the entries. Corruption if a tag's covered
+// x/ keys are not exactly its leaf's list. Returns the number of tags
+// moved.
+StatusOr<uint64_t> MigrateSubjectAccessLists(Store& store) {
   const Bytes prefix = kLegacySubjectAccessPrefix;
-  std::unique_ptr<WriteBatch> batch;
-  uint64_t moved_tags = 0;
-  SubjectTag tag{};
-  std::vector<uint64_t> indices;  // of |tag|, ascending (key order)
-
-  auto move_tag = [&]() -> Status {
-    for (uint64_t i : indices) LEDGER_RETURN_IF_ERROR(batch->DeleteState(LegacySubjectAccessKey(tag, i)));
-    std::vector<uint64_t> kept;
-    for (uint64_t i : indices)
-      if (i < covered) kept.push_back(i);
-    if (!kept.empty()) {
-      BatchSubjectNodeStore nodes(*batch);
+  uint64_t covered = 0, moved = 0;
+  while (true) {
+    // The next tags' x/ keys (whole tags), through a snapshot of their own.
+    std::vector<std::pair<SubjectTag, std::vector<uint64_t>>> tags;  // indices ascending (key order)
+    {
+      LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
+      if (moved == 0) {
+        ReaderStateStore committed(*reader);
+        LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(committed));
+        covered = last ? last->index : 0;
+      }
+      bool malformed = false;
+      LEDGER_RETURN_IF_ERROR(reader->ScanState(prefix, [&](ByteView key, ByteView) {
+        if (key.size() != prefix.size() + 32 + 8) {
+          malformed = true;
+          return false;
+        }
+        SubjectTag tag;
+        std::memcpy(tag.data(), key.data() + prefix.size(), 32);
+        if (tags.empty() || tags.back().first != tag) {
+          if (tags.size() == kMigrationStep) return false;
+          tags.emplace_back(tag, std::vector<uint64_t>());
+        }
+        tags.back().second.push_back(LoadU64(key.data() + prefix.size() + 32));
+        return true;
+      }));
+      if (malformed) return Status::Corruption("a subject access key of the layout before 2026-12-02 is malformed");
+    }
+    if (tags.empty()) return moved;
+    LEDGER_ASSIGN_OR_RETURN(auto batch, store.BeginWrite());
+    BatchSubjectNodeStore nodes(*batch);
+    for (const auto& [tag, indices] : tags) {
+      std::vector<uint64_t> kept;
+      for (uint64_t i : indices) {
+        LEDGER_RETURN_IF_ERROR(batch->DeleteState(LegacySubjectAccessKey(tag, i)));
+        if (i < covered) kept.push_back(i);
+      }
+      if (kept.empty()) continue;
       LEDGER_ASSIGN_OR_RETURN(std::optional<FoundLeaf> found, FindSubjectLeaf(nodes, tag));
       if (!found || found->node.value != SubjectValueOf(kept))
         return Status::Corruption("migrating the subject index: a tag's x/ keys are not its leaf's list of accesses");
@@ -588,44 +603,16 @@ Status MigrateSubjectAccessLists(Store& store) {
       found->node.last_index = kept.back();
       LEDGER_RETURN_IF_ERROR(nodes.PutNode(found->depth, SubjectPrefix(tag, found->depth), found->node));
     }
-    if (++moved_tags % 2048 == 0) {
-      LEDGER_RETURN_IF_ERROR(batch->Commit());
-      batch.reset();
-    }
-    return Status::OK();
-  };
-
-  Status status;
-  Status walked = reader->ForEachState(prefix, [&](ByteView key, ByteView) {
-    if (!status.ok()) return;
-    if (key.size() != prefix.size() + 32 + 8) {
-      status = Status::Corruption("a subject access key of the layout before 2026-12-02 is malformed");
-      return;
-    }
-    SubjectTag key_tag;
-    std::memcpy(key_tag.data(), key.data() + prefix.size(), 32);
-    if (!indices.empty() && key_tag != tag) {
-      status = move_tag();
-      indices.clear();
-      if (!status.ok()) return;
-    }
-    status = OpenBatch(store, &batch);
-    if (!status.ok()) return;
-    tag = key_tag;
-    indices.push_back(LoadU64(key.data() + prefix.size() + 32));
-  });
-  LEDGER_RETURN_IF_ERROR(walked);
-  LEDGER_RETURN_IF_ERROR(status);
-  if (!indices.empty()) LEDGER_RETURN_IF_ERROR(move_tag());
-  if (batch) LEDGER_RETURN_IF_ERROR(batch->Commit());
-  return Status::OK();
+    LEDGER_RETURN_IF_ERROR(batch->Commit());
+    moved += tags.size();
+  }
 }
 
 }  // namespace
 
 Status SubjectIndexer::Recover(Store& store) {
   LEDGER_RETURN_IF_ERROR(MigrateSubjectNodes(store));
-  LEDGER_RETURN_IF_ERROR(MigrateSubjectAccessLists(store));
+  LEDGER_ASSIGN_OR_RETURN(migrated_lists_, MigrateSubjectAccessLists(store));
   pending_.clear();
   pending_count_ = 0;
   first_pending_.reset();

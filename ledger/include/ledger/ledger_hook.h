@@ -4,7 +4,13 @@
 // RulesCache, so its sequencer must be the only writer of the store's
 // state while it runs.
 // BatchStateStore adapts a WriteBatch, and ReaderStateStore a LogReader
-// (read-only), to the StateStore interface.
+// (read-only), to the StateStore interface. Request ids (the rules' r/
+// keys) are not kept as state keys: BatchStateStore records each as a key
+// of its access entry in the store's leaf index (WriteBatch::RecordKey,
+// under RequestIdIndexKey), where it costs no random B-tree page, and both
+// answer a Get for one from the access entry FindKey leads to, rebuilding
+// the value the rules wrote. An r/ state key written before 2026-12-02 is
+// read first (SPEC.md §10).
 //
 // Thread-safety: RulesHook is called on the sequencer thread only.
 #ifndef LEDGER_LEDGER_HOOK_H_
@@ -19,11 +25,17 @@
 
 namespace ledger {
 
+// RequestIdIndexKey returns the key under which the request id with state
+// key |state_key| ("r/<accessor>/<request id>") is recorded: its SHA-256.
+Hash RequestIdIndexKey(ByteView state_key);
+
 class BatchStateStore : public StateStore {
  public:
   explicit BatchStateStore(WriteBatch& batch) : batch_(batch) {}
-  StatusOr<std::optional<Bytes>> Get(ByteView key) override { return batch_.GetState(key); }
-  Status Put(ByteView key, ByteView value) override { return batch_.PutState(key, value); }
+  StatusOr<std::optional<Bytes>> Get(ByteView key) override;
+  // Put of an r/ key records the request id for the entry its value names
+  // ("<index> …"; InvalidArgument if malformed).
+  Status Put(ByteView key, ByteView value) override;
   Status Delete(ByteView key) override { return batch_.DeleteState(key); }
 
  private:
@@ -34,7 +46,7 @@ class BatchStateStore : public StateStore {
 class ReaderStateStore : public StateStore {
  public:
   explicit ReaderStateStore(const LogReader& reader) : reader_(reader) {}
-  StatusOr<std::optional<Bytes>> Get(ByteView key) override { return reader_.GetState(key); }
+  StatusOr<std::optional<Bytes>> Get(ByteView key) override;
   Status Put(ByteView, ByteView) override { return Status::FailedPrecondition("read-only state"); }
   Status Delete(ByteView) override { return Status::FailedPrecondition("read-only state"); }
 

@@ -46,6 +46,10 @@ class StateStore {
   virtual Status Delete(ByteView key) = 0;
 };
 
+// RequestIdStateKey returns the state key of an access's request id:
+// "r/<accessor>/<request id>".
+std::string RequestIdStateKey(const std::string& accessor, const std::string& request_id);
+
 // MemoryStateStore keeps the state in a sorted map (verifier, tests).
 class MemoryStateStore : public StateStore {
  public:

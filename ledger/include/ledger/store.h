@@ -3,7 +3,7 @@
 // area for state derived from the entries. Everything a proof for any tree
 // size needs is stored, so nothing is recomputed from the leaves.
 //
-// Layout (SPEC.md §7, format 3): named databases
+// Layout (SPEC.md §7, format 4): named databases
 //   bundles   u64be bundle number          -> C2SP entry bundle of 256 entries,
 //                                             once all are in the log
 //   entries   u64be index                  -> entry bytes, only the last,
@@ -12,8 +12,11 @@
 //             (c*16^(g+1) + 16^g - 1)         (nodes (4g, 16c + i)), zero-padded;
 //                                             keys grow as chunks are created
 //   leafruns  u64be run id || 6-byte prefix -> sorted (6-byte leaf-hash prefix,
-//             5-byte index) pairs: a leveled LSM index of leaves [0, indexed_size);
-//             newer ones are indexed in memory
+//             5-byte index) pairs: a leveled LSM index of leaves [0, indexed_size)
+//             and of the keys recorded for them (RecordKey); newer ones are
+//             indexed in memory
+//   keys      u64be index                  -> 32-byte key recorded for an entry
+//                                             at or above indexed_size
 //   meta      "size" | "root" | "checkpoint" | "origin" | "format" | "indexed_size" | "leafruns"
 //   state     caller-defined keys          -> caller-defined values
 // A node at level l is read from group l/4 by hashing at most 8 stored
@@ -75,11 +78,18 @@ class LogReader : public HashReader {
   // FindLeaf returns the index of the leaf with hash |leaf_hash|, NotFound if
   // absent from this view.
   virtual StatusOr<uint64_t> FindLeaf(const Hash& leaf_hash) const = 0;
+  // FindKey returns, ascending, the indexes of this view's entries for
+  // which WriteBatch::RecordKey recorded |key|, and possibly others (the
+  // index keeps 6-byte prefixes of keys and leaf hashes alike): the caller
+  // confirms each against its entry.
+  virtual StatusOr<std::vector<uint64_t>> FindKey(const Hash& key) const = 0;
   // GetState returns a derived-state value, or nullopt if the key is unset.
   virtual StatusOr<std::optional<Bytes>> GetState(ByteView key) const = 0;
   // ForEachState calls |fn| for every derived-state key with |prefix|, in
   // key order.
   virtual Status ForEachState(ByteView prefix, const std::function<void(ByteView key, ByteView value)>& fn) const = 0;
+  // ScanState is ForEachState until |fn| returns false.
+  virtual Status ScanState(ByteView prefix, const std::function<bool(ByteView key, ByteView value)>& fn) const = 0;
 };
 
 class WriteBatch;
@@ -168,6 +178,16 @@ class WriteBatch {
 
   // FindLeaf looks up a leaf hash in the log including this batch.
   StatusOr<uint64_t> FindLeaf(const Hash& leaf_hash);
+
+  // RecordKey records that entry |index|, appended in this batch, answers
+  // to |key| (a 32-byte hash the caller derives, e.g. from a request id),
+  // for FindKey. At most one key per entry, in index order
+  // (InvalidArgument otherwise). Keys go into the leaf index's sorted runs
+  // (SPEC.md §7), so recording one costs no random B-tree page.
+  Status RecordKey(const Hash& key, uint64_t index);
+  // FindKey is LogReader::FindKey including this batch: candidates, which
+  // the caller confirms against their entries.
+  StatusOr<std::vector<uint64_t>> FindKey(const Hash& key);
   // GetEntry reads an entry, including ones appended in this batch.
   StatusOr<Bytes> GetEntry(uint64_t index);
 

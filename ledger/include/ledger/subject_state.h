@@ -231,6 +231,10 @@ class SubjectIndexer {
   // effect at the next batch (tests use it to force a commitment).
   void set_interval(std::chrono::milliseconds interval) { interval_ms_ = interval.count(); }
 
+  // migrated_lists returns the number of subjects whose lists the last
+  // Recover moved from the layout before 2026-12-02 (0: none were left).
+  uint64_t migrated_lists() const { return migrated_lists_; }
+
   // pending_accesses returns the number of accesses not yet committed.
   size_t pending_accesses() const { return pending_count_ + batch_pending_.size(); }
 
@@ -255,6 +259,7 @@ class SubjectIndexer {
   // After a failed commitment, wait an interval before trying again.
   std::optional<std::chrono::steady_clock::time_point> retry_at_;
   int node_cache_depth_;
+  uint64_t migrated_lists_ = 0;
   std::unique_ptr<NodeCache> node_cache_;  // made at the first commitment
 };
 
