@@ -64,6 +64,10 @@ Options:
                         clock                                   [300]
   --index-interval-ms MS  ledger mode: append a subject index commitment
                         (SPEC.md §14) once accesses are this old [1000]
+  --index-max-accesses N  ledger mode: ... or once N accesses are not yet
+                        committed. Larger N: fewer, larger commitments,
+                        more appends/s on a large log for more memory and
+                        longer pauses (RELIABILITY.md)          [256]
   --witnesses FILE      witnesses and quorum (SPEC.md §13): cosign new
                         checkpoints; with quorum K > 0, /checkpoint and
                         receipts use checkpoints with K cosignatures
@@ -105,6 +109,7 @@ struct Flags {
   std::string holders;
   int64_t max_skew = 300;
   uint64_t index_interval_ms = 1000;
+  uint64_t index_max_accesses = 256;
   bool demo = false;
   std::string witnesses;
   std::string tiles_dir;
@@ -143,6 +148,7 @@ Flags ParseFlags(int argc, char** argv) {
     else if (a == "--witnesses") f.witnesses = value;
     else if (a == "--tiles-dir") f.tiles_dir = value;
     else if (a == "--index-interval-ms") f.index_interval_ms = flags.ParseNumber(a, value, 1, 3600000);
+    else if (a == "--index-max-accesses") f.index_max_accesses = flags.ParseNumber(a, value, 1, 65536);
     else if (a == "--max-skew") f.max_skew = static_cast<int64_t>(flags.ParseNumber(a, value, 0, 86400 * 365));
     else if (a == "--read-timeout-ms") f.conn.read_timeout = std::chrono::milliseconds(flags.ParseNumber(a, value, 1, 3600000));
     else if (a == "--write-timeout-ms") f.conn.write_timeout = std::chrono::milliseconds(flags.ParseNumber(a, value, 1, 3600000));
@@ -302,6 +308,7 @@ int main(int argc, char** argv) {
     // are rebuilt from the log before anything is appended.
     ledger::SubjectIndexerOptions index_options;
     index_options.interval = std::chrono::milliseconds(flags.index_interval_ms);
+    index_options.max_accesses = static_cast<size_t>(flags.index_max_accesses);
     indexer = std::make_unique<ledger::SubjectIndexer>(signer->get(), index_options);
     const auto recover_started = std::chrono::steady_clock::now();
     if (auto s = indexer->Recover(**store); !s.ok()) Die("refusing to start: subject index: " + s.ToString());

@@ -931,7 +931,9 @@ TEST_CASE("ledgerd: --help and bad flags", "[e2e]") {
   CHECK(WEXITSTATUS(st) == 0);
   CHECK(out.find("Usage: ledgerd") != std::string::npos);
   CHECK(out.find("--port-file") != std::string::npos);
-  for (const char* bad : {"--bogus 1", "--listen nope", "--listen 127.0.0.1:99999", "--max-body 10", "--entries bogus", "stray"}) {
+  CHECK(out.find("--index-max-accesses") != std::string::npos);
+  for (const char* bad : {"--bogus 1", "--listen nope", "--listen 127.0.0.1:99999", "--max-body 10", "--entries bogus", "stray",
+                          "--index-max-accesses 0", "--index-max-accesses 65537", "--index-max-accesses x"}) {
     out.clear();
     st = run(bad, &out);
     INFO(bad << ": " << out);

@@ -195,6 +195,16 @@ json WaitForCount(httplib::Client& cli, const SubjectTag& tag, uint64_t count) {
   }
 }
 
+// ReadLogVerifier returns the verifier key of the log that ledgerd keeps
+// in |data|.
+NoteVerifier ReadLogVerifier(const std::string& data) {
+  auto vkey = ReadFile(data + "/log.vkey");
+  REQUIRE(vkey.ok());
+  auto log = NoteVerifier::Parse(ledger_test::TrimTrailingWhitespace(*vkey));
+  REQUIRE(log.ok());
+  return *log;
+}
+
 Bytes AccessFor(const std::string& data, const SubjectTag& tag, const std::string& request_id) {
   auto key = LoadSigningKeyFile(data + "/demo/accessor.key");
   REQUIRE(key.ok());
@@ -218,25 +228,22 @@ TEST_CASE("subjects e2e: demo accesses committed, proven, paged; restart with pe
   LedgerdProcess server(data);
   server.Start({"--demo", "--index-interval-ms", "200"});
   auto cli = ledger_test::MakeClient(server.port());
-  auto vkey = ReadFile(data + "/log.vkey");
-  REQUIRE(vkey.ok());
-  auto log = NoteVerifier::Parse(ledger_test::TrimTrailingWhitespace(*vkey));
-  REQUIRE(log.ok());
-  const Bytes log_key(log->public_key());
+  const NoteVerifier log = ReadLogVerifier(data);
+  const Bytes log_key(log.public_key());
   const SubjectTag alice = TagFor(data, "alice"), bob = TagFor(data, "bob"), carol = TagFor(data, "carol");
 
   // The demo's five accesses (alice 3, bob 2) get committed without any
   // further request.
   json a = WaitForCount(*cli, alice, 3);
-  Checked ca = CheckAnswer(a, alice, *log, log_key);
+  Checked ca = CheckAnswer(a, alice, log, log_key);
   CHECK(ca.listed == ca.indices);
   CHECK(a["policies"].size() == 1);
   json b = WaitForCount(*cli, bob, 2);
-  Checked cb = CheckAnswer(b, bob, *log, log_key);
+  Checked cb = CheckAnswer(b, bob, log, log_key);
   CHECK(cb.commitment_size == ca.commitment_size);
   for (uint64_t i : cb.indices) CHECK(std::find(ca.indices.begin(), ca.indices.end(), i) == ca.indices.end());
   json jc = Get(*cli, Path(carol));
-  Checked cc = CheckAnswer(jc, carol, *log, log_key);  // non-membership
+  Checked cc = CheckAnswer(jc, carol, log, log_key);  // non-membership
   CHECK(cc.indices.empty());
   CHECK(jc["entries"].empty());
   CHECK(jc["policies"].empty());
@@ -245,20 +252,20 @@ TEST_CASE("subjects e2e: demo accesses committed, proven, paged; restart with pe
   SubjectIndexProof carol_proof;
   carol_proof.end = *ParseSubjectIndexProofEnd(jc["proof"]["end"].get<std::string>());
   REQUIRE(ledger_test::DecodeHashes(jc["proof"]["siblings"], &carol_proof.siblings));
-  ParsedEntry commitment = CheckProven(a["commitment"], *OpenCheckpoint(a["checkpoint"].get<std::string>(), *log));
+  ParsedEntry commitment = CheckProven(a["commitment"], *OpenCheckpoint(a["checkpoint"].get<std::string>(), log));
   CHECK_FALSE(VerifySubjectIndexProof(commitment.index().root, alice, std::nullopt, carol_proof).ok());
 
   // Paging.
   json p1 = Get(*cli, Path(alice, "?offset=1&limit=1"));
-  Checked c1 = CheckAnswer(p1, alice, *log, log_key);
+  Checked c1 = CheckAnswer(p1, alice, log, log_key);
   REQUIRE(c1.listed.size() == 1);
   CHECK(c1.listed[0] == ca.indices[1]);
   json p2 = Get(*cli, Path(alice, "?offset=2&limit=1000"));
-  CHECK(CheckAnswer(p2, alice, *log, log_key).listed == std::vector<uint64_t>{ca.indices[2]});
+  CHECK(CheckAnswer(p2, alice, log, log_key).listed == std::vector<uint64_t>{ca.indices[2]});
   json p3 = Get(*cli, Path(alice, "?offset=3"));
   CHECK(p3["entries"].empty());
   CHECK(p3["policies"].empty());
-  CHECK(CheckAnswer(p3, alice, *log, log_key).indices == ca.indices);
+  CHECK(CheckAnswer(p3, alice, log, log_key).indices == ca.indices);
 
   // Bad tags and parameters: 400.
   const std::string at = Base64UrlEncode(HashView(alice));
@@ -283,7 +290,7 @@ TEST_CASE("subjects e2e: demo accesses committed, proven, paged; restart with pe
     REQUIRE(log_signer.ok());
     REQUIRE_FALSE(created);
     IndexRecord r;
-    auto cp = OpenCheckpoint(a["checkpoint"].get<std::string>(), *log);
+    auto cp = OpenCheckpoint(a["checkpoint"].get<std::string>(), log);
     r.size = cp->size + 10;
     r.time = FormatTime(std::time(nullptr));
     Bytes forged = SignEnvelopeWith(kIndexPayloadType, EncodeIndex(r), (*log_signer)->verifier().public_key(),
@@ -303,7 +310,7 @@ TEST_CASE("subjects e2e: demo accesses committed, proven, paged; restart with pe
   REQUIRE(res);
   REQUIRE(res->status == 200);
   json pend = Get(*cli, Path(alice));
-  Checked cpend = CheckAnswer(pend, alice, *log, log_key);
+  Checked cpend = CheckAnswer(pend, alice, log, log_key);
   CHECK(cpend.indices == ca.indices);
   REQUIRE(cpend.pending.size() == 1);
   CHECK(cpend.commitment_size == ca.commitment_size);
@@ -314,11 +321,53 @@ TEST_CASE("subjects e2e: demo accesses committed, proven, paged; restart with pe
   server.Start({"--index-interval-ms", "200"});
   cli = ledger_test::MakeClient(server.port());
   json after = WaitForCount(*cli, alice, 4);
-  Checked cafter = CheckAnswer(after, alice, *log, log_key);
+  Checked cafter = CheckAnswer(after, alice, log, log_key);
   CHECK(cafter.indices.back() == cpend.pending[0]);
   CHECK(cafter.commitment_size > cpend.pending[0]);
   // Bob's list is unchanged under the new commitment.
-  CHECK(CheckAnswer(Get(*cli, Path(bob)), bob, *log, log_key).indices == cb.indices);
+  CHECK(CheckAnswer(Get(*cli, Path(bob)), bob, log, log_key).indices == cb.indices);
+  REQUIRE(server.Stop() == 0);
+}
+
+TEST_CASE("subjects e2e: --index-max-accesses commits as soon as that many accesses are pending") {
+  TempDir tmp;
+  const std::string data = tmp.path() + "/data";
+  LedgerdProcess server(data);
+  // An hour's interval: every commitment here is due to the count alone.
+  // The demo appends its five accesses one batch each, so the fifth batch
+  // ends with five pending and appends a commitment.
+  server.Start({"--demo", "--index-interval-ms", "3600000", "--index-max-accesses", "5"});
+  auto cli = ledger_test::MakeClient(server.port());
+  const NoteVerifier log = ReadLogVerifier(data);
+  const Bytes log_key(log.public_key());
+  const SubjectTag alice = TagFor(data, "alice"), carol = TagFor(data, "carol");
+
+  json a = Get(*cli, Path(alice));
+  Checked ca = CheckAnswer(a, alice, log, log_key);
+  CHECK(ca.indices.size() == 3);
+  CHECK(ca.pending.empty());
+
+  // Four accesses in one batch: fewer than five, so they stay pending.
+  std::vector<Bytes> four;
+  for (int k = 0; k < 4; k++) four.push_back(AccessFor(data, carol, "max-" + std::to_string(k)));
+  auto res = cli->Post("/v1/entries", ledger_test::EntriesBody(four), "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  Checked c4 = CheckAnswer(Get(*cli, Path(carol)), carol, log, log_key);
+  CHECK(c4.indices.empty());
+  REQUIRE(c4.pending.size() == 4);
+  CHECK(c4.commitment_size == ca.commitment_size);
+
+  // The fifth: its batch appends a commitment covering all five, so the
+  // answer right after the append lists them as committed.
+  res = cli->Post("/v1/entries", ledger_test::EntriesBody({AccessFor(data, carol, "max-4")}), "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  Checked c5 = CheckAnswer(Get(*cli, Path(carol)), carol, log, log_key);
+  REQUIRE(c5.indices.size() == 5);
+  CHECK(c5.pending.empty());
+  CHECK(c5.indices.front() == c4.pending.front());
+  CHECK(c5.commitment_size == c5.indices.back() + 1);
   REQUIRE(server.Stop() == 0);
 }
 
