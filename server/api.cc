@@ -167,7 +167,7 @@ void Api::Register(httplib::Server& server) {
   server.Get("/healthz", Handler(std::bind(&Api::GetHealth, this, _1, _2)));
   server.Get("/metrics", Handler(std::bind(&Api::GetMetrics, this, _1, _2)));
   RegisterWeb(server, options_.verifier_key);  // the customer page at / and GET /v1/log
-  RegisterSubjects(server, store_, options_.opaque_entries);  // GET /v1/subjects/<tag> (subjects_api.h)
+  RegisterSubjects(server, store_, options_.opaque_entries ? nullptr : options_.subject_tree);  // GET /v1/subjects/<tag> (subjects_api.h)
 
   // Fallbacks: a known path with the wrong method is 405, anything else 404.
   Handler fallback = [](const httplib::Request& req, httplib::Response& res) {

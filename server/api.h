@@ -14,6 +14,7 @@
 
 #include "ledger/sequencer.h"
 #include "ledger/store.h"
+#include "ledger/subject_tree.h"
 #include "metrics.h"
 #include "node_cache.h"
 #include "rate_limit.h"
@@ -30,6 +31,9 @@ struct ApiOptions {
   // With witnesses and a quorum K > 0 (SPEC.md §13), GET /checkpoint and the
   // receipts use the newest checkpoint with K cosignatures. Null: none.
   Witnessing* witnessing = nullptr;
+  // The subject index's tree (ledger mode; SPEC.md §14), for GET
+  // /v1/subjects. Null: that route answers 404.
+  ledger::SubjectTreeStore* subject_tree = nullptr;
   // Per-accessor rate limits on POST /v1/entries (429). Null: none.
   RateLimiter* rate_limiter = nullptr;
   // The log's verifier key (SPEC.md §2), served by GET /v1/log for the

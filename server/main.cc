@@ -65,9 +65,7 @@ Options:
   --index-interval-ms MS  ledger mode: append a subject index commitment
                         (SPEC.md §14) once accesses are this old [1000]
   --index-max-accesses N  ledger mode: ... or once N accesses are not yet
-                        committed. Larger N: fewer, larger commitments,
-                        more appends/s on a large log for more memory and
-                        longer pauses (RELIABILITY.md)          [256]
+                        committed (bounds a commitment's work)  [256]
   --witnesses FILE      witnesses and quorum (SPEC.md §13): cosign new
                         checkpoints; with quorum K > 0, /checkpoint and
                         receipts use checkpoints with K cosignatures
@@ -290,8 +288,19 @@ int main(int argc, char** argv) {
     if (httplib::Server* srv = running_server.load()) srv->stop();
   };
   std::unique_ptr<ledger::RulesHook> hook;
+  std::unique_ptr<ledger::SubjectTreeStore> subject_tree;
   std::unique_ptr<ledger::SubjectIndexer> indexer;
   if (!flags.opaque) {
+    // The subject index's tree (SPEC.md §7, §14), persisted in the
+    // background; if that fails, ledgerd stops as for any storage failure
+    // (a restart recomputes the unpersisted versions from the log).
+    ledger::SubjectTreeOptions tree_options;
+    tree_options.dir = flags.data + "/subjects";
+    tree_options.map_size = flags.map_bytes;
+    tree_options.on_failure = seq_options.on_storage_failure;
+    auto opened = ledger::SubjectTreeStore::Open(tree_options);
+    if (!opened.ok()) Die("cannot open the subject tree: " + opened.status().ToString());
+    subject_tree = std::move(*opened);
     ledger::RulesOptions rules;
     rules.log_public_key = ledger::Bytes((*signer)->verifier().public_key());
     rules.max_clock_skew = flags.max_skew;
@@ -309,13 +318,18 @@ int main(int argc, char** argv) {
     ledger::SubjectIndexerOptions index_options;
     index_options.interval = std::chrono::milliseconds(flags.index_interval_ms);
     index_options.max_accesses = static_cast<size_t>(flags.index_max_accesses);
-    indexer = std::make_unique<ledger::SubjectIndexer>(signer->get(), index_options);
+    indexer = std::make_unique<ledger::SubjectIndexer>(signer->get(), subject_tree.get(), index_options);
     const auto recover_started = std::chrono::steady_clock::now();
     if (auto s = indexer->Recover(**store); !s.ok()) Die("refusing to start: subject index: " + s.ToString());
     if (uint64_t moved = indexer->migrated_lists(); moved > 0) {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - recover_started).count();
       std::cerr << "ledgerd: subject index: moved the access lists of " << moved
                 << " subjects to the layout of 2026-12-02 (SPEC.md section 10) in " << seconds << " s" << std::endl;
+    }
+    if (uint64_t moved = indexer->moved_nodes(); moved > 0) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - recover_started).count();
+      std::cerr << "ledgerd: subject index: moved " << moved << " tree nodes to " << tree_options.dir
+                << " (storage format 5, SPEC.md section 7) in " << seconds << " s" << std::endl;
     }
     hook->SetSubjectIndexer(indexer.get());
   }
@@ -359,6 +373,7 @@ int main(int argc, char** argv) {
   api_options.max_body_bytes = flags.max_body;
   api_options.max_entries_per_request = flags.max_entries;
   api_options.opaque_entries = flags.opaque;
+  api_options.subject_tree = subject_tree.get();
   api_options.witnessing = witnessing.get();
   api_options.verifier_key = vkey;
   ledgerd::RateLimiter rate_limiter(flags.rate);
@@ -422,6 +437,11 @@ int main(int argc, char** argv) {
   if (witnessing) witnessing->Stop();
   sequencer.Stop();
   if (tiles) tiles->Stop();  // exports the last commits
+  if (subject_tree) {
+    // Persists the tree's committed versions, so the next start has none
+    // to recompute.
+    if (auto s = subject_tree->Close(); !s.ok()) std::cerr << "ledgerd: subject tree: " << s.ToString() << std::endl;
+  }
   if (!ok && server.is_running()) std::cerr << "ledgerd: server stopped unexpectedly\n";
   if (signal_thread.joinable()) {
     // If the server stopped on its own, wake the signal thread.

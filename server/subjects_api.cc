@@ -46,10 +46,9 @@ ledger::StatusOr<json> Proven(const ledger::LogReader& reader, const ledger::Has
 
 }  // namespace
 
-ledger::StatusOr<json> SubjectAnswer(const ledger::LogReader& reader, const ledger::SubjectTag& tag, uint64_t offset,
-                                     uint64_t limit) {
+ledger::StatusOr<json> SubjectAnswer(const ledger::LogReader& reader, ledger::SubjectNodeStore& tree,
+                                     const ledger::SubjectTag& tag, uint64_t offset, uint64_t limit) {
   ledger::ReaderStateStore state(reader);
-  ledger::ReaderSubjectNodeStore tree(reader);
   ledger::CachingHashReader nodes(reader);
   LEDGER_ASSIGN_OR_RETURN(auto last, ledger::ReadLastCommitment(state));
 
@@ -77,7 +76,7 @@ ledger::StatusOr<json> SubjectAnswer(const ledger::LogReader& reader, const ledg
 
   // The tag's covered access indices, ascending (its leaf's list, SPEC.md
   // §10), and the pending ones (y/ keys).
-  LEDGER_ASSIGN_OR_RETURN(std::vector<uint64_t> indices, ledger::CoveredSubjectAccesses(reader, tag));
+  LEDGER_ASSIGN_OR_RETURN(std::vector<uint64_t> indices, ledger::CoveredSubjectAccesses(reader, tree, tag));
   for (uint64_t i : indices)
     if (i >= covered) return Status::Corruption("a subject's listed access is not below the latest commitment");
   LEDGER_ASSIGN_OR_RETURN(std::vector<uint64_t> pending, ledger::PendingSubjectAccesses(reader, tag, kSubjectMaxPending));
@@ -140,9 +139,9 @@ ledger::StatusOr<json> SubjectAnswer(const ledger::LogReader& reader, const ledg
   return out;
 }
 
-void RegisterSubjects(httplib::Server& server, ledger::Store* store, bool opaque) {
-  server.Get(R"(/v1/subjects/([^/]*))", [store, opaque](const httplib::Request& req, httplib::Response& res) {
-    if (opaque) return SendError(res, 404, "no subject index: this log holds opaque entries");
+void RegisterSubjects(httplib::Server& server, ledger::Store* store, ledger::SubjectTreeStore* tree) {
+  server.Get(R"(/v1/subjects/([^/]*))", [store, tree](const httplib::Request& req, httplib::Response& res) {
+    if (!tree) return SendError(res, 404, "no subject index: this log holds opaque entries");
     Status params = CheckQueryParams(req.target, req.params, {"offset", "limit"});
     if (!params.ok()) return SendError(res, 400, params.message());
     auto raw = ledger::Base64UrlDecode(req.matches[1].str());
@@ -156,9 +155,14 @@ void RegisterSubjects(httplib::Server& server, ledger::Store* store, bool opaque
     if (!limit.ok()) return SendError(res, 400, limit.status().message());
     if (*limit < 1 || *limit > kSubjectMaxLimit)
       return SendError(res, 400, "limit must be from 1 to " + std::to_string(kSubjectMaxLimit));
+    // The tree's view first, then the log snapshot: the view then holds the
+    // version of the snapshot's latest commitment (subject_tree.h).
+    auto view = tree->View();
+    if (!view.ok()) return SendError(res, 500, view.status().message());
     auto reader = store->Read();
     if (!reader.ok()) return SendError(res, 500, reader.status().message());
-    auto answer = SubjectAnswer(**reader, tag, *offset, *limit);
+    if (auto s = ledger::SetSubjectTreeVersion(**view, **reader); !s.ok()) return SendError(res, 500, s.message());
+    auto answer = SubjectAnswer(**reader, **view, tag, *offset, *limit);
     if (!answer.ok()) return SendError(res, 500, answer.status().message());
     SendJson(res, 200, *answer);
   });

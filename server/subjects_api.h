@@ -15,6 +15,7 @@
 
 #include "ledger/store.h"
 #include "ledger/subject_index.h"
+#include "ledger/subject_tree.h"
 
 namespace ledgerd {
 
@@ -22,15 +23,17 @@ constexpr uint64_t kSubjectDefaultLimit = 100;
 constexpr uint64_t kSubjectMaxLimit = 1000;
 constexpr uint64_t kSubjectMaxPending = 1000;
 
-// SubjectAnswer builds the response body for |tag| from |reader|: entries
-// indices[offset, offset + limit). Corruption if the stored index does not
-// match the latest commitment.
-ledger::StatusOr<nlohmann::json> SubjectAnswer(const ledger::LogReader& reader, const ledger::SubjectTag& tag,
-                                               uint64_t offset, uint64_t limit);
+// SubjectAnswer builds the response body for |tag| from |reader| and
+// |tree|, the subject tree of the reader's latest commitment: entries
+// indices[offset, offset + limit). Corruption if the tree does not match
+// the latest commitment.
+ledger::StatusOr<nlohmann::json> SubjectAnswer(const ledger::LogReader& reader, ledger::SubjectNodeStore& tree,
+                                               const ledger::SubjectTag& tag, uint64_t offset, uint64_t limit);
 
-// RegisterSubjects installs GET /v1/subjects/<tag> over |store| (not owned).
-// With |opaque| (no subject index) the route answers 404.
-void RegisterSubjects(httplib::Server& server, ledger::Store* store, bool opaque);
+// RegisterSubjects installs GET /v1/subjects/<tag> over |store| and |tree|
+// (not owned). With no |tree| (opaque mode: no subject index) the route
+// answers 404.
+void RegisterSubjects(httplib::Server& server, ledger::Store* store, ledger::SubjectTreeStore* tree);
 
 }  // namespace ledgerd
 

@@ -10,20 +10,29 @@
 #include "ledger/ledger_hook.h"
 #include "ledger/rules.h"
 #include "ledger/store.h"
+#include "ledger/subject_tree.h"
 
 namespace ledger_test {
 
 // RequireReplayedState requires |replayed| (a replay's state) to equal what
 // |reader|'s store holds: every key but the request ids as stored state
 // keys, and each request id (r/, not a state key in LMDB: SPEC.md §10)
-// through ReaderStateStore, which finds it from its access entry. Returns
-// the number of request ids.
-inline size_t RequireReplayedState(const ledger::LogReader& reader, const ledger::MemoryStateStore& replayed) {
-  std::map<ledger::Bytes, ledger::Bytes> stored, others;
+// through ReaderStateStore, which finds it from its access entry, and the
+// subject tree's nodes (t/ keys of the replay) as |tree| persisted them
+// (flushed by the caller; none in the stored state). Returns the number of
+// request ids.
+inline size_t RequireReplayedState(const ledger::LogReader& reader, const ledger::MemoryStateStore& replayed,
+                                   const ledger::SubjectTreeStore& tree) {
+  std::map<ledger::Bytes, ledger::Bytes> stored, others, nodes, replayed_nodes;
+  REQUIRE(tree.ForEachPersisted([&](ledger::ByteView k, ledger::ByteView v) { nodes.emplace(k, v); }).ok());
   REQUIRE(reader.ForEachState("", [&](ledger::ByteView k, ledger::ByteView v) { stored.emplace(k, v); }).ok());
   ledger::ReaderStateStore through(reader);
   size_t request_ids = 0;
   for (const auto& [k, v] : replayed.data()) {
+    if (k.compare(0, 2, "t/") == 0) {
+      replayed_nodes.emplace(k, v);
+      continue;
+    }
     if (k.compare(0, 2, "r/") != 0) {
       others.emplace(k, v);
       continue;
@@ -44,6 +53,8 @@ inline size_t RequireReplayedState(const ledger::LogReader& reader, const ledger
     CHECK(it->second == v);
   }
   REQUIRE(stored == others);
+  CHECK(nodes.size() == replayed_nodes.size());
+  REQUIRE(nodes == replayed_nodes);
   return request_ids;
 }
 

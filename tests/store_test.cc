@@ -1101,7 +1101,7 @@ TEST_CASE("a store of an unknown format is refused", "[store]") {
   { auto store = OpenStore(tmp.store_dir()); }
   {
     RawEnv env(tmp.store_dir());
-    env.Mutate("meta", [](MDB_txn* t, MDB_dbi d) { RawPut(t, d, "format", "5"); });
+    env.Mutate("meta", [](MDB_txn* t, MDB_dbi d) { RawPut(t, d, "format", "6"); });
   }
   auto s = Store::Open(Options(tmp.store_dir()));
   REQUIRE(!s.ok());
@@ -1353,7 +1353,7 @@ TEST_CASE("the leaf index keeps a bounded number of runs as the log grows", "[st
   CHECK(r->FindLeaf(HashLeaf("run entry absent")).status().IsNotFound());
 }
 
-TEST_CASE("a format-1 store is migrated to format 3 on open", "[store]") {
+TEST_CASE("a format-1 store is migrated to the current format on open", "[store]") {
   TempDir tmp;
   StoreOptions o = Options(tmp.store_dir());
   o.leaf_index_merge_threshold = 16;
@@ -1411,7 +1411,7 @@ TEST_CASE("a format-1 store is migrated to format 3 on open", "[store]") {
   RawEnv env(tmp.store_dir());
   std::string format;
   REQUIRE(env.Get("meta", "format", &format));
-  CHECK(format == "4");
+  CHECK(format == "5");
   env.Mutate("meta", [](MDB_txn* t, MDB_dbi) {
     MDB_dbi old;
     CHECK(mdb_dbi_open(t, "leafidx", 0, &old) == MDB_NOTFOUND);
@@ -1419,7 +1419,7 @@ TEST_CASE("a format-1 store is migrated to format 3 on open", "[store]") {
   });
 }
 
-TEST_CASE("a format-2 store is migrated to format 3 on open", "[store]") {
+TEST_CASE("a format-2 store is migrated to the current format on open", "[store]") {
   // Sizes with a partial last bundle (and partial chunks in several
   // groups) and with the last bundle exactly full.
   const uint64_t N = GENERATE(uint64_t{3 * 256 + 77}, uint64_t{2 * 256});
@@ -1485,7 +1485,7 @@ TEST_CASE("a format-2 store is migrated to format 3 on open", "[store]") {
     RawEnv env(tmp.store_dir());
     std::string v;
     REQUIRE(env.Get("meta", "format", &v));
-    CHECK(v == "4");
+    CHECK(v == "5");
     env.Mutate("meta", [](MDB_txn* t, MDB_dbi) {
       MDB_dbi old;
       CHECK(mdb_dbi_open(t, "hashes", 0, &old) == MDB_NOTFOUND);

@@ -80,16 +80,44 @@ SubjectTag TagOf(int n) {
   return t;
 }
 
-// Ledger: a store, a rules hook with a subject indexer, a sequencer.
+// TreeDir is the subject tree's directory beside the store |store_dir|
+// (DIR/lmdb and DIR/subjects, as ledgerd lays them out).
+std::string TreeDir(const std::string& store_dir) { return store_dir.substr(0, store_dir.rfind('/')) + "/subjects"; }
+
+// TestTreeOptions persists often (every 64 node versions), so that the
+// tests read versions from memory, from disk and from both.
+SubjectTreeOptions TestTreeOptions(const std::string& store_dir) {
+  SubjectTreeOptions o;
+  o.dir = TreeDir(store_dir);
+  o.map_size = uint64_t{1} << 30;
+  o.durable = false;
+  o.flush_nodes = 64;
+  o.max_nodes = size_t{1} << 20;
+  return o;
+}
+
+std::unique_ptr<SubjectTreeStore> OpenTree(const SubjectTreeOptions& o) {
+  auto tree = SubjectTreeStore::Open(o);
+  INFO(tree.status().ToString());
+  REQUIRE(tree.ok());
+  return std::move(*tree);
+}
+
+// Ledger: a store, a rules hook with a subject indexer and its tree, a
+// sequencer. Stopping it closes the tree (persists it) as ledgerd does,
+// unless |crash| is set: then the versions in memory are lost.
 struct Ledger {
   StoreOptions so;
   std::unique_ptr<Store> store;
   std::unique_ptr<RulesHook> hook;
+  std::unique_ptr<SubjectTreeStore> tree;
   std::unique_ptr<SubjectIndexer> indexer;
   std::unique_ptr<Sequencer> seq;
+  bool crash = false;
 
   Ledger(const World& w, const std::string& dir, std::chrono::milliseconds interval, bool with_index = true,
-         size_t max_accesses = SubjectIndexerOptions{}.max_accesses) {
+         size_t max_accesses = SubjectIndexerOptions{}.max_accesses,
+         std::optional<SubjectTreeOptions> tree_options = std::nullopt) {
     so.dir = dir;
     so.durable = false;
     store = std::move(Store::Open(so)).value();
@@ -97,10 +125,11 @@ struct Ledger {
     ro.log_public_key = Bytes(w.log->verifier().public_key());
     hook = std::make_unique<RulesHook>(LedgerRules(ro), [] { return kNow; });
     if (with_index) {
+      tree = OpenTree(tree_options ? *tree_options : TestTreeOptions(dir));
       SubjectIndexerOptions io;
       io.interval = interval;
       io.max_accesses = max_accesses;
-      indexer = std::make_unique<SubjectIndexer>(w.log.get(), io);
+      indexer = std::make_unique<SubjectIndexer>(w.log.get(), tree.get(), io);
       Status s = indexer->Recover(*store);
       INFO(s.ToString());
       REQUIRE(s.ok());
@@ -109,7 +138,10 @@ struct Ledger {
     seq = std::make_unique<Sequencer>(store.get(), w.log.get(), SequencerOptions{}, hook.get());
     REQUIRE(seq->Start().ok());
   }
-  ~Ledger() { seq->Stop(); }
+  ~Ledger() {
+    seq->Stop();
+    if (tree && !crash) CHECK(tree->Close().ok());
+  }
 
   std::vector<SequencedEntry> Append(std::vector<Bytes> entries) {
     auto r = seq->Append(std::move(entries));
@@ -118,6 +150,27 @@ struct Ledger {
     return r->entries;
   }
 };
+
+// Snapshot is a log snapshot and the subject tree of its latest commitment.
+struct Snapshot {
+  std::unique_ptr<SubjectTreeView> tree;
+  std::unique_ptr<LogReader> reader;
+};
+
+Snapshot Snap(Store& store, SubjectTreeStore& tree) {
+  Snapshot s;
+  s.tree = std::move(tree.View()).value();  // the view first, then the log
+  s.reader = std::move(store.Read()).value();
+  Status v = SetSubjectTreeVersion(*s.tree, *s.reader);
+  INFO(v.ToString());
+  REQUIRE(v.ok());
+  return s;
+}
+
+StatusOr<std::vector<uint64_t>> Covered(Store& store, SubjectTreeStore& tree, const SubjectTag& tag) {
+  Snapshot s = Snap(store, tree);
+  return CoveredSubjectAccesses(*s.reader, *s.tree, tag);
+}
 
 std::map<Bytes, Bytes> AllState(const LogReader& r) {
   std::map<Bytes, Bytes> out;
@@ -128,7 +181,8 @@ std::map<Bytes, Bytes> AllState(const LogReader& r) {
 // Replay rebuilds the whole derived state (rules and subject index) from
 // the log alone and requires it to equal the stored state. Returns the
 // indices of the commitments.
-std::vector<uint64_t> ReplayAndCompare(const World& w, Store& store) {
+std::vector<uint64_t> ReplayAndCompare(const World& w, Store& store, SubjectTreeStore& tree) {
+  REQUIRE(tree.Flush().ok());
   auto reader = std::move(store.Read()).value();
   RulesOptions ro;
   ro.log_public_key = Bytes(w.log->verifier().public_key());
@@ -151,15 +205,18 @@ std::vector<uint64_t> ReplayAndCompare(const World& w, Store& store) {
     REQUIRE(s.ok());
     if (p->kind == EntryKind::kIndex) commitments.push_back(i);
   }
-  ledger_test::RequireReplayedState(*reader, state);
+  ledger_test::RequireReplayedState(*reader, state, tree);
+  CHECK(tree.persisted_version() == (commitments.empty() ? 0 : commitments.back()));
   return commitments;
 }
 
 // CheckLookups proves every tag in |tags| against the stored index and the
 // latest commitment's root, with |model|'s indices below the commitment.
-void CheckLookups(Store& store, const std::map<SubjectTag, std::vector<uint64_t>>& model,
+void CheckLookups(Store& store, SubjectTreeStore& tree_store, const std::map<SubjectTag, std::vector<uint64_t>>& model,
                   const std::vector<SubjectTag>& extra_absent) {
-  auto reader = std::move(store.Read()).value();
+  Snapshot snap = Snap(store, tree_store);
+  LogReader* reader = snap.reader.get();
+  SubjectTreeView& tree = *snap.tree;
   ReaderStateStore state(*reader);
   auto last = ReadLastCommitment(state);
   REQUIRE(last.ok());
@@ -170,7 +227,6 @@ void CheckLookups(Store& store, const std::map<SubjectTag, std::vector<uint64_t>
   REQUIRE(parsed.ok());
   REQUIRE(parsed->kind == EntryKind::kIndex);
   const IndexRecord& c = parsed->index();
-  ReaderSubjectNodeStore tree(*reader);
   std::map<SubjectTag, SubjectValue> ref;
   uint64_t accesses = 0;
   for (const auto& [tag, indices] : model) {
@@ -195,7 +251,7 @@ void CheckLookups(Store& store, const std::map<SubjectTag, std::vector<uint64_t>
     }
     CHECK(VerifySubjectIndexProof(c.root, tag, look->value, look->proof).ok());
     // The list, walked back from the leaf's last index along c/ keys.
-    auto listed = CoveredSubjectAccesses(*reader, tag);
+    auto listed = CoveredSubjectAccesses(*reader, tree, tag);
     INFO(listed.status().ToString());
     REQUIRE(listed.ok());
     if (it == ref.end()) {
@@ -334,14 +390,14 @@ TEST_CASE("subject state: a commitment per batch, rebuilt identically by replay"
     uint64_t last_index = got[entries.size() - 1].index;
     CHECK(l.store->size() == last_index + 2);
     CHECK(l.indexer->pending_accesses() == 0);
-    if (b % 8 == 0) CheckLookups(*l.store, model, {TagOf(1000), TagOf(1001)});
+    if (b % 8 == 0) CheckLookups(*l.store, *l.tree, model, {TagOf(1000), TagOf(1001)});
   }
   // A batch without accesses appends no commitment.
   uint64_t before = l.store->size();
   l.Append({w.Policy(3)});
   CHECK(l.store->size() == before + 1);
-  CheckLookups(*l.store, model, {TagOf(1000)});
-  auto commitments = ReplayAndCompare(w, *l.store);
+  CheckLookups(*l.store, *l.tree, model, {TagOf(1000)});
+  auto commitments = ReplayAndCompare(w, *l.store, *l.tree);
   CHECK(commitments.size() == static_cast<size_t>(batches));
 
   // Submitted commitments are refused, whoever signed them.
@@ -374,7 +430,7 @@ TEST_CASE("subject state: the sequencer wakes up to commit without requests") {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   REQUIRE(l.store->size() == size + 1);
   CHECK(l.indexer->pending_accesses() == 0);
-  CheckLookups(*l.store, model, {TagOf(3)});
+  CheckLookups(*l.store, *l.tree, model, {TagOf(3)});
   // The checkpoint stored with the commitment covers it. (The sequencer's
   // cached copy is updated just after the commit becomes visible, so read
   // the store's snapshot, where size and checkpoint are one transaction.)
@@ -385,7 +441,7 @@ TEST_CASE("subject state: the sequencer wakes up to commit without requests") {
   // Nothing pending: no more commitments, however long we wait.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK(l.store->size() == size + 1);
-  ReplayAndCompare(w, *l.store);
+  ReplayAndCompare(w, *l.store, *l.tree);
 }
 
 TEST_CASE("subject state: pending accesses survive a restart and get committed") {
@@ -414,8 +470,8 @@ TEST_CASE("subject state: pending accesses survive a restart and get committed")
   l.Append({w.Setup()[0]});
   CHECK(l.store->size() == got[0].index + 2);
   CHECK(l.indexer->pending_accesses() == 0);
-  CheckLookups(*l.store, model, {TagOf(4)});
-  CHECK(ReplayAndCompare(w, *l.store).size() == 2);
+  CheckLookups(*l.store, *l.tree, model, {TagOf(4)});
+  CHECK(ReplayAndCompare(w, *l.store, *l.tree).size() == 2);
 }
 
 TEST_CASE("subject state: a log from before the subject index is indexed on start") {
@@ -439,8 +495,8 @@ TEST_CASE("subject state: a log from before the subject index is indexed on star
   l.Append({w.Setup()[0]});
   CHECK(l.store->size() == got[0].index + 2);
   CHECK(l.indexer->pending_accesses() == 0);
-  CheckLookups(*l.store, model, {TagOf(100)});
-  CHECK(ReplayAndCompare(w, *l.store).size() == 1);
+  CheckLookups(*l.store, *l.tree, model, {TagOf(100)});
+  CHECK(ReplayAndCompare(w, *l.store, *l.tree).size() == 1);
 }
 
 TEST_CASE("subject state: index records parse strictly and the rules check them") {
@@ -526,8 +582,8 @@ TEST_CASE("subject state: a commitment once max_accesses are pending, however lo
   for (int i = 0; i < 6; i++) model[TagOf(10 + i)].push_back(got[i].index);
   CHECK(l.store->size() == got[5].index + 2);
   CHECK(l.indexer->pending_accesses() == 0);
-  CheckLookups(*l.store, model, {TagOf(100)});
-  CHECK(ReplayAndCompare(w, *l.store).size() == 2);
+  CheckLookups(*l.store, *l.tree, model, {TagOf(100)});
+  CHECK(ReplayAndCompare(w, *l.store, *l.tree).size() == 2);
 }
 
 TEST_CASE("subject state: a data directory from before y/ keys opens and commits its pending accesses") {
@@ -582,10 +638,10 @@ TEST_CASE("subject state: a data directory from before y/ keys opens and commits
   l.indexer->set_interval(std::chrono::milliseconds(0));
   l.Append({w.Setup()[0]});
   CHECK(l.indexer->pending_accesses() == 0);
-  CheckLookups(*l.store, model, {TagOf(100)});
+  CheckLookups(*l.store, *l.tree, model, {TagOf(100)});
   auto reader = std::move(l.store->Read()).value();
   CHECK(AllState(*reader).count(PendingAccessKey(pending[0].second)) == 0);
-  CHECK(ReplayAndCompare(w, *l.store).size() == 2);
+  CHECK(ReplayAndCompare(w, *l.store, *l.tree).size() == 2);
 }
 
 namespace {
@@ -603,6 +659,47 @@ void FillSubjects(World& w, Ledger& l, std::map<SubjectTag, std::vector<uint64_t
 
 }  // namespace
 
+namespace {
+
+// ToFormat4 puts the subject tree where storage format 4 kept it: its
+// nodes as t/ keys in the store's state, and no tree directory. Returns
+// the number of nodes.
+uint64_t ToFormat4(const std::string& store_dir) {
+  std::map<Bytes, Bytes> nodes;
+  {
+    auto tree = OpenTree(TestTreeOptions(store_dir));
+    REQUIRE(tree->ForEachPersisted([&](ByteView k, ByteView v) { nodes.emplace(k, v); }).ok());
+  }
+  std::filesystem::remove_all(TreeDir(store_dir));
+  StoreOptions so;
+  so.dir = store_dir;
+  so.durable = false;
+  auto store = std::move(Store::Open(so)).value();
+  auto b = std::move(store->BeginWrite()).value();
+  for (const auto& [k, v] : nodes) REQUIRE(b->PutState(k, v).ok());
+  REQUIRE(b->Commit().ok());
+  return nodes.size();
+}
+
+// WithoutNodes returns |state| without its t/ keys; NodesOf only those.
+std::map<Bytes, Bytes> WithoutNodes(std::map<Bytes, Bytes> state) {
+  for (auto it = state.begin(); it != state.end();) it = it->first.compare(0, 2, "t/") == 0 ? state.erase(it) : std::next(it);
+  return state;
+}
+std::map<Bytes, Bytes> NodesOf(const std::map<Bytes, Bytes>& state) {
+  std::map<Bytes, Bytes> out;
+  for (const auto& [k, v] : state)
+    if (k.compare(0, 2, "t/") == 0) out.emplace(k, v);
+  return out;
+}
+std::map<Bytes, Bytes> PersistedNodes(SubjectTreeStore& tree) {
+  std::map<Bytes, Bytes> out;
+  REQUIRE(tree.ForEachPersisted([&](ByteView k, ByteView v) { out.emplace(k, v); }).ok());
+  return out;
+}
+
+}  // namespace
+
 TEST_CASE("subject state: subject nodes of the layout before tiles move to t/ keys on start") {
   World w;
   TempDir tmp;
@@ -616,8 +713,9 @@ TEST_CASE("subject state: subject nodes of the layout before tiles move to t/ ke
     // transactions.
     FillSubjects(w, l, model, 150, 1100);
     REQUIRE(l.indexer->pending_accesses() == 0);
-    before = AllState(*std::move(l.store->Read()).value());
   }
+  CHECK(ToFormat4(tmp.store_dir()) > 2048);
+  before = AllState(*std::move(Store::Open(StoreOptions{tmp.store_dir()})).value()->Read().value());
   uint64_t t_keys = 0;
   {
     // Rewrite every node under its old key: "s/" u16be(depth) || ceil(depth/8) prefix bytes.
@@ -647,12 +745,15 @@ TEST_CASE("subject state: subject nodes of the layout before tiles move to t/ ke
   CHECK(t_keys > 2048);  // inner nodes and leaves of 1,250 subjects
   Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0));
   auto reader = std::move(l.store->Read()).value();
-  CHECK(AllState(*reader) == before);
-  CheckLookups(*l.store, model, {TagOf(1000)});
+  // s/ -> t/ -> the tree's directory (storage format 5).
+  CHECK(AllState(*reader) == WithoutNodes(before));
+  CHECK(PersistedNodes(*l.tree) == NodesOf(before));
+  CHECK(l.indexer->moved_nodes() == t_keys);
+  CheckLookups(*l.store, *l.tree, model, {TagOf(1000)});
   // And the index goes on from there.
   model[TagOf(1)].push_back(l.Append({w.Access(TagOf(1))})[0].index);
-  CheckLookups(*l.store, model, {TagOf(1000)});
-  CHECK(ReplayAndCompare(w, *l.store).size() > 1);
+  CheckLookups(*l.store, *l.tree, model, {TagOf(1000)});
+  CHECK(ReplayAndCompare(w, *l.store, *l.tree).size() > 1);
 }
 
 namespace {
@@ -712,8 +813,9 @@ TEST_CASE("subject state: lists of the layout before 2026-12-02 move to c/ keys 
       pending.emplace_back(TagOf(i), at);
     }
     REQUIRE(l.indexer->pending_accesses() == 3);
-    before = AllState(*std::move(l.store->Read()).value());
   }
+  ToFormat4(tmp.store_dir());
+  before = AllState(*std::move(Store::Open(StoreOptions{tmp.store_dir()})).value()->Read().value());
   std::map<SubjectTag, std::vector<uint64_t>> covered = model;
   for (const auto& [tag, i] : pending) covered[tag].pop_back();
   CHECK(ToLegacyLists(tmp.store_dir(), covered) == 2800);
@@ -732,18 +834,19 @@ TEST_CASE("subject state: lists of the layout before 2026-12-02 move to c/ keys 
     Ledger l(w, tmp.store_dir(), std::chrono::hours(1));
     CHECK(l.indexer->pending_accesses() == 3);
     auto reader = std::move(l.store->Read()).value();
-    CHECK(AllState(*reader) == before);
-    CheckLookups(*l.store, model, {TagOf(1000)});
+    CHECK(AllState(*reader) == WithoutNodes(before));
+    CHECK(PersistedNodes(*l.tree) == NodesOf(before));
+    CheckLookups(*l.store, *l.tree, model, {TagOf(1000)});
     // And the index goes on from there.
     l.indexer->set_interval(std::chrono::milliseconds(0));
     model[TagOf(1)].push_back(l.Append({w.Access(TagOf(1))})[0].index);
     model[TagOf(7)].push_back(l.Append({w.Access(TagOf(7))})[0].index);
     CHECK(l.indexer->pending_accesses() == 0);
-    CheckLookups(*l.store, model, {TagOf(1000)});
-    auto listed = CoveredSubjectAccesses(*std::move(l.store->Read()).value(), TagOf(1));
+    CheckLookups(*l.store, *l.tree, model, {TagOf(1000)});
+    auto listed = Covered(*l.store, *l.tree, TagOf(1));
     REQUIRE(listed.ok());
     CHECK(*listed == model[TagOf(1)]);
-    CHECK(ReplayAndCompare(w, *l.store).size() > 1);
+    CHECK(ReplayAndCompare(w, *l.store, *l.tree).size() > 1);
   }
 }
 
@@ -755,9 +858,10 @@ TEST_CASE("subject state: a broken list or a mismatched legacy list is corruptio
     Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0));
     l.Append(w.Setup());
     for (int i = 0; i < 12; i++) model[TagOf(i % 3)].push_back(l.Append({w.Access(TagOf(i % 3))})[0].index);
-    CheckLookups(*l.store, model, {});
+    CheckLookups(*l.store, *l.tree, model, {});
   }
   StoreOptions so;
+  const SubjectTreeOptions to = TestTreeOptions(tmp.store_dir());
   so.dir = tmp.store_dir();
   so.durable = false;
   SECTION("a c/ key missing") {
@@ -765,9 +869,10 @@ TEST_CASE("subject state: a broken list or a mismatched legacy list is corruptio
     auto b = std::move(store->BeginWrite()).value();
     REQUIRE(b->DeleteState(SubjectChainKey(model[TagOf(1)][2])).ok());
     REQUIRE(b->Commit().ok());
-    auto listed = CoveredSubjectAccesses(*std::move(store->Read()).value(), TagOf(1));
+    auto tree = OpenTree(to);
+    auto listed = Covered(*store, *tree, TagOf(1));
     CHECK(listed.status().IsCorruption());
-    CHECK(CoveredSubjectAccesses(*std::move(store->Read()).value(), TagOf(2)).ok());
+    CHECK(Covered(*store, *tree, TagOf(2)).ok());
   }
   SECTION("a c/ value pointing elsewhere") {
     auto store = std::move(Store::Open(so)).value();
@@ -776,9 +881,11 @@ TEST_CASE("subject state: a broken list or a mismatched legacy list is corruptio
     AppendU64(&wrong, model[TagOf(2)][0]);
     REQUIRE(b->PutState(SubjectChainKey(model[TagOf(1)][1]), wrong).ok());
     REQUIRE(b->Commit().ok());
-    CHECK(CoveredSubjectAccesses(*std::move(store->Read()).value(), TagOf(1)).status().IsCorruption());
+    auto tree = OpenTree(to);
+    CHECK(Covered(*store, *tree, TagOf(1)).status().IsCorruption());
   }
   SECTION("a legacy list that is not the leaf's") {
+    ToFormat4(tmp.store_dir());
     CHECK(ToLegacyLists(tmp.store_dir(), model) == 12);
     {
       auto store = std::move(Store::Open(so)).value();
@@ -787,7 +894,8 @@ TEST_CASE("subject state: a broken list or a mismatched legacy list is corruptio
       REQUIRE(b->Commit().ok());
     }
     auto store = std::move(Store::Open(so)).value();
-    SubjectIndexer indexer(w.log.get(), SubjectIndexerOptions{});
+    auto tree = OpenTree(to);
+    SubjectIndexer indexer(w.log.get(), tree.get(), SubjectIndexerOptions{});
     Status s = indexer.Recover(*store);
     INFO(s.ToString());
     CHECK(s.IsCorruption());
@@ -815,7 +923,8 @@ TEST_CASE("subject state: the node cache forgets a commitment whose batch aborte
     SubjectIndexerOptions io;
     io.interval = std::chrono::milliseconds(0);
     io.node_cache_depth = depth;
-    SubjectIndexer indexer(w.log.get(), io);
+    auto tree = OpenTree(TestTreeOptions(so.dir));
+    SubjectIndexer indexer(w.log.get(), tree.get(), io);
     REQUIRE(indexer.Recover(*store).ok());
     hook.SetSubjectIndexer(&indexer);
     std::map<SubjectTag, std::vector<uint64_t>> model;
@@ -877,8 +986,8 @@ TEST_CASE("subject state: the node cache forgets a commitment whose batch aborte
       seq.Stop();
     }
     CHECK(indexer.pending_accesses() == 0);
-    CheckLookups(*store, model, {TagOf(100), TagOf(103)});
-    ReplayAndCompare(w, *store);
+    CheckLookups(*store, *tree, model, {TagOf(100), TagOf(103)});
+    ReplayAndCompare(w, *store, *tree);
   }
 }
 
@@ -927,4 +1036,68 @@ TEST_CASE("request ids: an r/ state key of the layout before 2026-12-02 is still
   size_t r_keys = 0;
   for (const auto& [k, v] : AllState(*reader)) r_keys += k.compare(0, 2, "r/") == 0;
   CHECK(r_keys == 1);
+}
+
+TEST_CASE("subject state: after a crash the tree's unpersisted versions are recomputed from the log") {
+  World w;
+  TempDir tmp;
+  std::map<SubjectTag, std::vector<uint64_t>> model;
+  // Never persisted in the background: only what Flush writes is on disk.
+  SubjectTreeOptions manual = TestTreeOptions(tmp.store_dir());
+  manual.background = false;
+  uint64_t flushed = 0, latest = 0;
+  {
+    Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0), true, SubjectIndexerOptions{}.max_accesses, manual);
+    l.Append(w.Setup());
+    for (int i = 0; i < 40; i++) model[TagOf(i % 13)].push_back(l.Append({w.Access(TagOf(i % 13))})[0].index);
+    REQUIRE(l.tree->Flush().ok());
+    flushed = l.tree->persisted_version();
+    // Commitments whose tree versions are only in memory, then a crash.
+    for (int i = 0; i < 60; i++) model[TagOf(100 + i % 29)].push_back(l.Append({w.Access(TagOf(100 + i % 29))})[0].index);
+    latest = l.tree->committed_version();
+    CHECK(l.tree->persisted_version() == flushed);
+    CHECK(latest > flushed);
+    l.crash = true;
+  }
+  {
+    Ledger l(w, tmp.store_dir(), std::chrono::hours(1));
+    CHECK(l.tree->committed_version() == latest);
+    CheckLookups(*l.store, *l.tree, model, {TagOf(1000)});
+    // And the index goes on from there.
+    l.indexer->set_interval(std::chrono::milliseconds(0));
+    model[TagOf(5)].push_back(l.Append({w.Access(TagOf(5))})[0].index);
+    CheckLookups(*l.store, *l.tree, model, {TagOf(1000)});
+    CHECK(ReplayAndCompare(w, *l.store, *l.tree).size() > 60);
+  }
+  // Without any persisted version (the tree's directory lost): the whole
+  // tree is recomputed.
+  std::filesystem::remove_all(TreeDir(tmp.store_dir()));
+  Ledger l(w, tmp.store_dir(), std::chrono::hours(1));
+  CheckLookups(*l.store, *l.tree, model, {TagOf(1000)});
+  CHECK(ReplayAndCompare(w, *l.store, *l.tree).size() > 60);
+}
+
+TEST_CASE("subject state: a persisted tree ahead of the log refuses to start") {
+  World w;
+  TempDir tmp;
+  const std::string copy = tmp.path() + "/lmdb-copy";
+  {
+    Ledger l(w, tmp.store_dir(), std::chrono::milliseconds(0));
+    l.Append(w.Setup());
+    l.Append({w.Access(TagOf(1))});
+    // The log as it was after the first commitment.
+    std::filesystem::copy(tmp.store_dir(), copy);
+    l.Append({w.Access(TagOf(2))});
+  }
+  std::filesystem::remove_all(tmp.store_dir());
+  std::filesystem::rename(copy, tmp.store_dir());
+  StoreOptions so;
+  so.dir = tmp.store_dir();
+  so.durable = false;
+  auto store = std::move(Store::Open(so)).value();
+  auto tree = OpenTree(TestTreeOptions(so.dir));
+  SubjectIndexer indexer(w.log.get(), tree.get(), SubjectIndexerOptions{});
+  Status s = indexer.Recover(*store);
+  INFO(s.ToString());
+  CHECK(s.IsCorruption());
 }

@@ -1,5 +1,7 @@
 #include "ledger/sequencer.h"
 
+#include <pthread.h>
+
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -161,6 +163,7 @@ void Sequencer::Stop() {
 }
 
 void Sequencer::Run() {
+  pthread_setname_np(pthread_self(), "ledger-seq");  // for top -H and perf
   for (;;) {
     Batch batch;
     {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "ledger/tiles.h"
+#include "lmdb_txn.h"
 
 namespace ledger {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 constexpr int kGroupHeight = 4;            // tree levels per stored group
 constexpr uint64_t kChunkWidth = 16;       // hashes per stored chunk (2^kGroupHeight)
 constexpr int kGroups = 64 / kGroupHeight;  // groups 0..15 cover levels 0..63
-constexpr char kFormatVersion[] = "4";  // SPEC.md §7; "1", "2" and "3" are migrated on open
+constexpr char kFormatVersion[] = "5";  // SPEC.md §7; "1" to "4" are migrated on open
 constexpr uint64_t kBundleWidth = 256;      // entries per stored bundle (C2SP entry bundle)
 constexpr size_t kChunkBytes = kChunkWidth * 32;
 
@@ -70,34 +71,6 @@ uint64_t ChunkFill(int group, uint64_t chunk, uint64_t size) {
   return std::min<uint64_t>(kChunkWidth, count - chunk * kChunkWidth);
 }
 
-
-// Txn owns an MDB_txn and aborts it on destruction unless committed.
-class Txn {
- public:
-  Txn() = default;
-  explicit Txn(MDB_txn* t) : txn_(t) {}
-  Txn(Txn&& o) noexcept : txn_(o.txn_) { o.txn_ = nullptr; }
-  Txn& operator=(Txn&& o) noexcept {
-    Reset();
-    txn_ = o.txn_;
-    o.txn_ = nullptr;
-    return *this;
-  }
-  ~Txn() { Reset(); }
-  MDB_txn* get() const { return txn_; }
-  int Commit() {
-    int rc = mdb_txn_commit(txn_);  // frees the txn even on failure
-    txn_ = nullptr;
-    return rc;
-  }
-  void Reset() {
-    if (txn_) mdb_txn_abort(txn_);
-    txn_ = nullptr;
-  }
-
- private:
-  MDB_txn* txn_ = nullptr;
-};
 
 // Cursor owns an MDB_cursor.
 class Cursor {
@@ -1459,7 +1432,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
         (rc = open("keys", 0, &impl->dbis.keys)) != 0)
       return LmdbError("opening databases", rc);
     LEDGER_ASSIGN_OR_RETURN(auto format, GetValue(txn.get(), impl->dbis.meta, "format"));
-    // Older formats migrate in this one transaction: 1 -> 2 -> 3 -> 4.
+    // Older formats migrate in this one transaction: 1 -> 2 -> 3 -> 4 -> 5.
     if (format && *format == "1") {
       LEDGER_RETURN_IF_ERROR(MigrateFormat1(txn.get(), impl->dbis, impl->options.leaf_index_merge_threshold));
       format = "2";
@@ -1471,12 +1444,15 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     // Format 4 adds `keys` (created above, empty: format 3 recorded no
     // keys); the number keeps builds that know nothing of recorded keys,
     // or of the subject lists' c/ keys (SPEC.md §10), from opening it.
-    if (format && *format == "3") {
+    // Format 5 moves the subject tree out of `state` (into DIR/subjects,
+    // moved by ledgerd's SubjectIndexer on start); the number keeps builds
+    // that would look for it in `state` from opening it.
+    if (format && (*format == "3" || *format == "4")) {
       format.reset();
     } else if (format && *format != kFormatVersion) {
-      return Status::FailedPrecondition("store format " + *format + " is not supported by this build (it reads formats 1 to 4)");
+      return Status::FailedPrecondition("store format " + *format + " is not supported by this build (it reads formats 1 to 5)");
     }
-    if (!format) {  // new store, or migrated from format 1, 2 or 3
+    if (!format) {  // new store, or migrated from format 1 to 4
       std::string key = "format";
       MDB_val k = Val(key), v = Val(kFormatVersion);
       if ((rc = mdb_put(txn.get(), impl->dbis.meta, &k, &v, 0)) != 0) return LmdbError("writing format", rc);

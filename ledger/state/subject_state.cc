@@ -171,21 +171,6 @@ Status BatchSubjectNodeStore::DeleteNode(unsigned depth, const SubjectTag& prefi
   return batch_.DeleteState(SubjectNodeKey(depth, prefix));
 }
 
-StatusOr<std::optional<SubjectNode>> ReaderSubjectNodeStore::GetNode(unsigned depth, const SubjectTag& prefix) {
-  LEDGER_ASSIGN_OR_RETURN(auto v, reader_.GetState(SubjectNodeKey(depth, prefix)));
-  if (!v) return std::optional<SubjectNode>();
-  LEDGER_ASSIGN_OR_RETURN(SubjectNode n, DecodeSubjectNode(*v));
-  return std::optional<SubjectNode>(n);
-}
-
-Status ReaderSubjectNodeStore::PutNode(unsigned, const SubjectTag&, const SubjectNode&) {
-  return Status::FailedPrecondition("read-only subject index");
-}
-
-Status ReaderSubjectNodeStore::DeleteNode(unsigned, const SubjectTag&) {
-  return Status::FailedPrecondition("read-only subject index");
-}
-
 StatusOr<std::optional<SubjectNode>> StateSubjectNodeStore::GetNode(unsigned depth, const SubjectTag& prefix) {
   LEDGER_ASSIGN_OR_RETURN(auto v, state_.Get(SubjectNodeKey(depth, prefix)));
   if (!v) return std::optional<SubjectNode>();
@@ -291,15 +276,9 @@ Bytes ChainValue(const std::optional<uint64_t>& previous) {
 
 }  // namespace
 
-StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& tree, StateStore& state,
-                                            const std::map<SubjectTag, std::vector<uint64_t>>& pending,
-                                            uint64_t position) {
+StatusOr<SubjectTreeChange> UpdateSubjectTree(SubjectNodeStore& tree,
+                                              const std::map<SubjectTag, std::vector<uint64_t>>& pending) {
   ListHeadNodeStore store(tree, pending);
-  LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(state));
-  IndexRecord r;
-  r.size = position;
-  r.subjects = last ? last->subjects : 0;
-  r.accesses = last ? last->accesses : 0;
   // One depth-first pass over the pending tags (sorted: a map), reading
   // each tag's current value where the walk reaches its leaf.
   std::vector<SubjectTag> tags;
@@ -310,31 +289,47 @@ StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& tree, StateStore& 
     tags.push_back(tag);
     lists.push_back(&indices);
   }
-  uint64_t new_subjects = 0, new_accesses = 0;
+  SubjectTreeChange change;
   std::vector<bool> existed(tags.size(), false);
   auto extend = [&](size_t i, const std::optional<SubjectValue>& current) {
     SubjectValue value = current ? *current : SubjectValue{};
-    if (!current) new_subjects++;
+    if (!current) change.new_subjects++;
     existed[i] = current.has_value();
     for (uint64_t index : *lists[i]) value = ExtendSubjectValue(value, index);
-    new_accesses += lists[i]->size();
+    change.new_accesses += lists[i]->size();
     return value;
   };
-  LEDGER_ASSIGN_OR_RETURN(r.root, UpdateSubjectValues(store, tags, extend));
-  r.subjects += new_subjects;
-  r.accesses += new_accesses;
+  LEDGER_ASSIGN_OR_RETURN(change.root, UpdateSubjectValues(store, tags, extend));
+  change.last_before.resize(tags.size());
+  for (size_t t = 0; t < tags.size(); t++) {
+    if (!existed[t]) continue;
+    LEDGER_ASSIGN_OR_RETURN(uint64_t last_before, store.LastBefore(tags[t]));
+    if (!lists[t]->empty() && last_before >= lists[t]->front())
+      return Status::InvalidArgument("subject accesses are not above those in the index");
+    change.last_before[t] = last_before;
+  }
+  return change;
+}
+
+StatusOr<IndexRecord> CommitSubjectAccesses(SubjectNodeStore& tree, StateStore& state,
+                                            const std::map<SubjectTag, std::vector<uint64_t>>& pending,
+                                            uint64_t position) {
+  LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(state));
+  LEDGER_ASSIGN_OR_RETURN(SubjectTreeChange change, UpdateSubjectTree(tree, pending));
+  IndexRecord r;
+  r.size = position;
+  r.root = change.root;
+  r.subjects = (last ? last->subjects : 0) + change.new_subjects;
+  r.accesses = (last ? last->accesses : 0) + change.new_accesses;
   // The covered accesses: each one's c/ key links it to its tag's previous
   // access (the leaf's last index before, for the first), and its y/ key
   // goes; both in index order, so they land at the ends of their ranges.
   std::vector<std::pair<uint64_t, std::optional<uint64_t>>> links;  // index, previous
-  links.reserve(new_accesses);
-  for (size_t t = 0; t < tags.size(); t++) {
-    std::optional<uint64_t> previous;
-    if (existed[t]) {
-      LEDGER_ASSIGN_OR_RETURN(uint64_t last_before, store.LastBefore(tags[t]));
-      previous = last_before;
-    }
-    for (uint64_t i : *lists[t]) {
+  links.reserve(change.new_accesses);
+  size_t t = 0;
+  for (const auto& [tag, indices] : pending) {
+    std::optional<uint64_t> previous = change.last_before[t++];
+    for (uint64_t i : indices) {
       if (previous && *previous >= i) return Status::InvalidArgument("subject accesses are not above those in the index");
       links.emplace_back(i, previous);
       previous = i;
@@ -374,9 +369,9 @@ Status SubjectIndexReplay::Add(const ParsedEntry& entry, uint64_t index) {
   }
 }
 
-StatusOr<std::vector<uint64_t>> CoveredSubjectAccesses(const LogReader& reader, const SubjectTag& tag) {
-  ReaderSubjectNodeStore nodes(reader);
-  LEDGER_ASSIGN_OR_RETURN(std::optional<FoundLeaf> found, FindSubjectLeaf(nodes, tag));
+StatusOr<std::vector<uint64_t>> CoveredSubjectAccesses(const LogReader& reader, SubjectNodeStore& tree,
+                                                       const SubjectTag& tag) {
+  LEDGER_ASSIGN_OR_RETURN(std::optional<FoundLeaf> found, FindSubjectLeaf(tree, tag));
   std::vector<uint64_t> out;
   if (!found) return out;
   const SubjectNode& leaf = found->node;
@@ -402,6 +397,12 @@ StatusOr<std::vector<uint64_t>> CoveredSubjectAccesses(const LogReader& reader, 
   std::reverse(out.begin(), out.end());
   if (SubjectValueOf(out) != leaf.value) return bad("its hash chain differs from the index's value");
   return out;
+}
+
+Status SetSubjectTreeVersion(SubjectTreeView& view, const LogReader& reader) {
+  ReaderStateStore state(reader);
+  LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(state));
+  return view.SetVersion(last ? last->index : 0);
 }
 
 StatusOr<std::vector<uint64_t>> PendingSubjectAccesses(const LogReader& reader, const SubjectTag& tag, size_t max) {
@@ -448,13 +449,14 @@ StatusOr<SubjectTag> AccessTag(const AccessRecord& r) { return HashFromBytes(r.s
 
 // NodeCache holds, for the committed tree, what is stored at each (depth,
 // prefix) with depth <= max_depth: slot (2^depth - 1) + the prefix's first
-// |depth| bits. A slot is unknown until read from LMDB (or until the batch
-// that writes it commits). A slot the batch in progress writes is marked
-// written (read from LMDB again, never filled from a read, since the read
-// sees the uncommitted write) and its new content is staged: kept when the
-// batch commits, forgotten (unknown) when it does not. Only the sequencer
-// thread writes t/ keys, all through this (Recover's migration runs before
-// and resets the cache), so a known slot is what LMDB holds.
+// |depth| bits. A slot is unknown until read from the tree (or until the
+// batch that writes it commits). A slot the batch in progress writes is
+// marked written (read from the update again, never filled from a read,
+// since the read sees the uncommitted write) and its new content is
+// staged: kept when the batch commits, forgotten (unknown) when it does
+// not. Only the sequencer thread makes new versions of the tree, all
+// through this (Recover's replay runs before and resets the cache), so a
+// known slot is what the latest committed version holds.
 struct SubjectIndexer::NodeCache {
   enum : uint8_t { kUnknown = 0, kEmpty = 1, kInner = 2, kWritten = 3 };
   struct Staged {
@@ -490,10 +492,10 @@ struct SubjectIndexer::NodeCache {
   std::vector<Staged> staged;
 };
 
-// CachedNodeStore is BatchSubjectNodeStore through the NodeCache.
+// CachedNodeStore is a commitment's tree update through the NodeCache.
 class SubjectIndexer::CachedNodeStore : public SubjectNodeStore {
  public:
-  CachedNodeStore(WriteBatch& batch, NodeCache& cache) : batch_(batch), cache_(cache) {}
+  CachedNodeStore(SubjectNodeStore& inner, NodeCache& cache) : batch_(inner), cache_(cache) {}
 
   StatusOr<std::optional<SubjectNode>> GetNode(unsigned depth, const SubjectTag& prefix) override {
     if (depth > cache_.max_depth) return batch_.GetNode(depth, prefix);
@@ -529,12 +531,13 @@ class SubjectIndexer::CachedNodeStore : public SubjectNodeStore {
   }
 
  private:
-  BatchSubjectNodeStore batch_;
+  SubjectNodeStore& batch_;
   NodeCache& cache_;
 };
 
-SubjectIndexer::SubjectIndexer(const NoteSigner* log_key, SubjectIndexerOptions options)
+SubjectIndexer::SubjectIndexer(const NoteSigner* log_key, SubjectTreeStore* tree, SubjectIndexerOptions options)
     : log_key_(log_key),
+      tree_(tree),
       interval_ms_(options.interval.count()),
       max_accesses_(std::max<size_t>(1, options.max_accesses)),
       node_cache_depth_(std::min(options.node_cache_depth, 20)) {}
@@ -610,9 +613,119 @@ StatusOr<uint64_t> MigrateSubjectAccessLists(Store& store) {
 
 }  // namespace
 
+namespace {
+
+// MoveTreeOut moves the tree's t/ keys (storage format 4) out of the log's
+// state into |tree| as the version of the latest commitment: imported
+// first, then deleted from the state in steps (a crash in between leaves
+// an imported tree, and the next start finishes the deletion). Returns the
+// number of nodes moved.
+StatusOr<uint64_t> MoveTreeOut(Store& store, SubjectTreeStore& tree) {
+  const Bytes prefix = "t/";
+  bool any = false;
+  uint64_t version = 0;
+  {
+    LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
+    LEDGER_RETURN_IF_ERROR(reader->ScanState(prefix, [&](ByteView, ByteView) {
+      any = true;
+      return false;
+    }));
+    if (!any) return uint64_t{0};
+    ReaderStateStore state(*reader);
+    LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(state));
+    version = last ? last->index : 0;
+  }
+  uint64_t moved = 0;
+  if (tree.persisted_version() == 0 && tree.committed_version() == 0) {
+    LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
+    LEDGER_RETURN_IF_ERROR(tree.Import(
+        [&](const std::function<Status(ByteView, ByteView)>& put) {
+          Status s;
+          LEDGER_RETURN_IF_ERROR(reader->ScanState(prefix, [&](ByteView key, ByteView value) {
+            s = put(key, value);
+            moved++;
+            return s.ok();
+          }));
+          return s;
+        },
+        version));
+  }
+  // Deleted in steps of sequential keys, each through a snapshot of its own.
+  constexpr size_t kDeleteStep = 16384;
+  while (true) {
+    std::vector<Bytes> keys;
+    {
+      LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
+      LEDGER_RETURN_IF_ERROR(reader->ScanState(prefix, [&](ByteView key, ByteView) {
+        keys.emplace_back(key);
+        return keys.size() < kDeleteStep;
+      }));
+    }
+    if (keys.empty()) return moved;
+    LEDGER_ASSIGN_OR_RETURN(auto batch, store.BeginWrite());
+    for (const Bytes& key : keys) LEDGER_RETURN_IF_ERROR(batch->DeleteState(key));
+    LEDGER_RETURN_IF_ERROR(batch->Commit());
+  }
+}
+
+// ReplayTree recomputes, into |tree|, the versions of the commitments after
+// its persisted one up to |latest| (the latest commitment's index) from the
+// log's entries, checking each root against the commitment's.
+Status ReplayTree(const LogReader& reader, SubjectTreeStore& tree, std::optional<uint64_t> latest) {
+  const uint64_t from = tree.persisted_version();
+  if (!latest) {
+    if (from == 0) return Status::OK();
+    return Status::Corruption("the persisted subject tree (commitment " + std::to_string(from) +
+                              ") is ahead of the log, which has no commitment");
+  }
+  const uint64_t last = *latest;
+  if (from > last)
+    return Status::Corruption("the persisted subject tree (commitment " + std::to_string(from) +
+                              ") is ahead of the log's latest commitment (" + std::to_string(last) + ")");
+  if (from == last) return Status::OK();
+  std::map<SubjectTag, std::vector<uint64_t>> pending;
+  constexpr uint64_t kChunk = 1024;
+  for (uint64_t i = from == 0 ? 0 : from + 1; i <= last; i += kChunk) {
+    const uint64_t n = std::min(kChunk, last + 1 - i);
+    LEDGER_ASSIGN_OR_RETURN(auto entries, reader.GetEntries(i, n));
+    for (uint64_t j = 0; j < n; j++) {
+      const uint64_t index = i + j;
+      auto env = ParseEnvelope(entries[j]);
+      if (!env.ok()) return Status::Corruption("entry " + std::to_string(index) + " does not parse: " + env.status().message());
+      if (env->payload_type == kAccessPayloadType) {
+        auto r = ParseAccess(env->payload);
+        if (!r.ok()) return Status::Corruption("entry " + std::to_string(index) + " does not parse: " + r.status().message());
+        LEDGER_ASSIGN_OR_RETURN(SubjectTag tag, AccessTag(*r));
+        pending[tag].push_back(index);
+      } else if (env->payload_type == kIndexPayloadType) {
+        auto r = ParseIndex(env->payload);
+        if (!r.ok()) return Status::Corruption("entry " + std::to_string(index) + " does not parse: " + r.status().message());
+        LEDGER_ASSIGN_OR_RETURN(std::unique_ptr<SubjectTreeUpdate> update, tree.BeginUpdate(index));
+        LEDGER_ASSIGN_OR_RETURN(SubjectTreeChange change, UpdateSubjectTree(*update, pending));
+        if (change.root != r->root)
+          return Status::Corruption("index commitment " + std::to_string(index) +
+                                    " differs from the subject tree recomputed from the log");
+        LEDGER_RETURN_IF_ERROR(update->Publish());
+        tree.Commit(index);
+        pending.clear();
+      }
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Status SubjectIndexer::Recover(Store& store) {
   LEDGER_RETURN_IF_ERROR(MigrateSubjectNodes(store));
   LEDGER_ASSIGN_OR_RETURN(migrated_lists_, MigrateSubjectAccessLists(store));
+  LEDGER_ASSIGN_OR_RETURN(moved_nodes_, MoveTreeOut(store, *tree_));
+  {
+    LEDGER_ASSIGN_OR_RETURN(auto reader, store.Read());
+    ReaderStateStore state(*reader);
+    LEDGER_ASSIGN_OR_RETURN(auto last, ReadLastCommitment(state));
+    LEDGER_RETURN_IF_ERROR(ReplayTree(*reader, *tree_, last ? std::optional<uint64_t>(last->index) : std::nullopt));
+  }
   pending_.clear();
   pending_count_ = 0;
   first_pending_.reset();
@@ -711,14 +824,17 @@ Status SubjectIndexer::BatchEnd(WriteBatch& batch, const LedgerRules& rules, int
   for (const auto& [tag, index] : batch_pending_) all[tag].push_back(index);
 
   BatchStateStore state(batch);
-  BatchSubjectNodeStore uncached(batch);
+  // The commitment's index is the batch's size: version |position| of the
+  // tree (SubjectTreeStore), published before the batch commits.
+  const uint64_t position = batch.size();
+  LEDGER_ASSIGN_OR_RETURN(std::unique_ptr<SubjectTreeUpdate> update, tree_->BeginUpdate(position));
   std::optional<CachedNodeStore> cached;
   if (node_cache_depth_ >= 0) {
     if (!node_cache_) node_cache_ = std::make_unique<NodeCache>(static_cast<unsigned>(node_cache_depth_));
-    cached.emplace(batch, *node_cache_);
+    cached.emplace(*update, *node_cache_);
   }
-  SubjectNodeStore& nodes = cached ? static_cast<SubjectNodeStore&>(*cached) : uncached;
-  LEDGER_ASSIGN_OR_RETURN(IndexRecord r, CommitSubjectAccesses(nodes, state, all, batch.size()));
+  SubjectNodeStore& nodes = cached ? static_cast<SubjectNodeStore&>(*cached) : *update;
+  LEDGER_ASSIGN_OR_RETURN(IndexRecord r, CommitSubjectAccesses(nodes, state, all, position));
   r.time = FormatTime(now);
   Bytes entry = SignEnvelopeWith(kIndexPayloadType, EncodeIndex(r), log_key_->verifier().public_key(),
                                  [&](ByteView m) { return log_key_->Sign(m); });
@@ -728,12 +844,22 @@ Status SubjectIndexer::BatchEnd(WriteBatch& batch, const LedgerRules& rules, int
   LEDGER_ASSIGN_OR_RETURN(AppendedLeaf leaf, batch.AppendNew(entry, HashLeaf(entry)));
   if (leaf.index != r.size) return Status::Internal("the index commitment landed at another index");
   LEDGER_RETURN_IF_ERROR(rules.Apply(state, parsed, leaf.index));
+  LEDGER_RETURN_IF_ERROR(update->Publish());
+  published_ = position;
   *appended = 1;
   return Status::OK();
 }
 
 void SubjectIndexer::BatchDone(bool committed) {
   if (node_cache_) node_cache_->Finish(committed);
+  if (published_) {
+    if (committed) {
+      tree_->Commit(*published_);
+    } else {
+      tree_->Retract(*published_);
+    }
+    published_.reset();
+  }
   if (committed) {
     if (batch_commits_) {
       pending_.clear();

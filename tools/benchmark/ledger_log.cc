@@ -42,7 +42,14 @@ LedgerModeLog::LedgerModeLog(const std::string& dir, uint64_t batch, uint64_t ma
                                               [] { return static_cast<int64_t>(time(nullptr)); });
   ledger::SubjectIndexerOptions iopts;
   iopts.interval = std::chrono::milliseconds(1);
-  indexer_ = std::make_unique<ledger::SubjectIndexer>(signer_.get(), iopts);
+  // The subject tree where ledgerd keeps it (DIR/subjects).
+  ledger::SubjectTreeOptions topts;
+  topts.dir = dir + "/subjects";
+  topts.map_size = map_gib << 30;
+  auto tree = ledger::SubjectTreeStore::Open(topts);
+  if (!tree.ok()) Die("cannot open the subject tree: " + tree.status().ToString());
+  tree_ = std::move(*tree);
+  indexer_ = std::make_unique<ledger::SubjectIndexer>(signer_.get(), tree_.get(), iopts);
   if (auto s = indexer_->Recover(*store_); !s.ok()) Die(s.ToString());
   hook_->SetSubjectIndexer(indexer_.get());
   ledger::SequencerOptions qopts;
@@ -141,6 +148,7 @@ void LedgerModeLog::Finish() {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   if (indexer_->pending_accesses() > 0) Die("the last commitment did not come");
   seq_->Stop();
+  if (auto s = tree_->Close(); !s.ok()) Die(s.ToString());
   std::string vkey = signer_->verifier().VerifierKeyString();
   if (auto s = ledger::WriteFileAtomic(dir_ + "/log.vkey", vkey + "\n", 0644); !s.ok()) Die(s.ToString());
 }

@@ -53,6 +53,7 @@ class LedgerModeLog {
   std::unique_ptr<ledger::NoteSigner> signer_;
   std::unique_ptr<ledger::Store> store_;
   std::unique_ptr<ledger::RulesHook> hook_;
+  std::unique_ptr<ledger::SubjectTreeStore> tree_;
   std::unique_ptr<ledger::SubjectIndexer> indexer_;
   std::unique_ptr<ledger::Sequencer> seq_;
   std::unique_ptr<ledger::Ed25519Signer> holder_;

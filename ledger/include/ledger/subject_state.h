@@ -1,16 +1,12 @@
-// Subject index state in ledgerd (SPEC.md §10, §14): the index's tree nodes,
-// each tag's list of access indices and each (holder, accessor)'s policy
-// history in LMDB's state database, and SubjectIndexer, which keeps them in
-// the sequencer's transactions and appends the log-signed index
+// Subject index state in ledgerd (SPEC.md §10, §14): each tag's list of
+// access indices and each (holder, accessor)'s policy history in LMDB's
+// state database, the tree's node encoding (its nodes live in a
+// SubjectTreeStore, subject_tree.h), and SubjectIndexer, which keeps them
+// in the sequencer's transactions and appends the log-signed index
 // commitments.
 //
 // State keys (binary; the names' characters exclude '/' and the tag and
 // integers have fixed widths, so every prefix scan is exact):
-//   t/ u8(b) prefix[0 .. b) u8(prefix[b] masked) u8(depth - 8b), b = depth/8:
-//                                             tree node: 0x00 || hash (inner)
-//                                             or 0x01 || tag || value ||
-//                                             u64be(last index) (leaf; its
-//                                             hash is recomputed on read)
 //   c/ u64be(index)                           "" or u64be(previous): access
 //                                             entry |index| is covered by a
 //                                             commitment; the previous
@@ -21,20 +17,24 @@
 //   q/<holder>/<accessor>/ u64be(index)       "<version>": policy entry |index|
 //   i/last                                    "<index> <subjects> <accesses>" of
 //                                             the latest index commitment
+// Tree nodes (in the SubjectTreeStore; in the state as t/ keys until
+// storage format 5, and in the replay's state):
+//   t/ u8(b) prefix[0 .. b) u8(prefix[b] masked) u8(depth - 8b), b = depth/8:
+//                                             0x00 || hash (inner) or 0x01 ||
+//                                             tag || value || u64be(last
+//                                             index) (leaf; its hash is
+//                                             recomputed on read)
 // A tag's covered accesses are found from its leaf's last index, walking
-// the c/ values back. The t/ nodes change only when a commitment is
-// appended, so in every read snapshot they hold exactly the tree of the
-// latest commitment's root. q/ and y/ keys are written with their entries;
-// a commitment turns the y/ keys it covers into c/ keys. Why: y/ and c/
-// keys land at the end of their ranges (indices increase), so a batch of
+// the c/ values back. q/ and y/ keys are written with their entries; a
+// commitment turns the y/ keys it covers into c/ keys. Why: y/ and c/ keys
+// land at the end of their ranges (indices increase), so a batch of
 // accesses, and a commitment's lists, dirty a few LMDB pages instead of
-// one random page per access; the t/ keys of a whole commitment interval
-// are written in one sorted pass, each page once per commitment rather
-// than once per batch, and a leaf written anyway carries its list's head.
-// t/ keys group a path's nodes by tiles of 8 levels, so that pass dirties
-// a few pages per access rather than one per tree level. (Until 2026-12-02
-// the lists were x/ tag u64be(index) keys, one random page per access, and
-// leaves had no last index; SubjectIndexer::Recover migrates them.)
+// one random page per access; a leaf written anyway carries its list's
+// head. t/ keys group a path's nodes by tiles of 8 levels, so that a
+// persist of the tree dirties a few pages per access rather than one per
+// tree level. (Until 2026-12-02 the lists were x/ tag u64be(index) keys,
+// one random page per access, and leaves had no last index;
+// SubjectIndexer::Recover migrates them.)
 //
 // Thread-safety: the node stores are used by one thread at a time, like the
 // batch or reader under them. SubjectIndexer is called on the sequencer
@@ -58,6 +58,7 @@
 #include "ledger/rules.h"
 #include "ledger/store.h"
 #include "ledger/subject_index.h"
+#include "ledger/subject_tree.h"
 
 namespace ledger {
 
@@ -89,7 +90,8 @@ struct LastCommitment {
 };
 StatusOr<std::optional<LastCommitment>> ReadLastCommitment(StateStore& state);
 
-// BatchSubjectNodeStore keeps the tree in a write batch's state.
+// BatchSubjectNodeStore keeps the tree in a write batch's state as t/ keys:
+// storage format 4's layout, which SubjectIndexer::Recover migrates.
 class BatchSubjectNodeStore : public SubjectNodeStore {
  public:
   explicit BatchSubjectNodeStore(WriteBatch& batch) : batch_(batch) {}
@@ -99,19 +101,6 @@ class BatchSubjectNodeStore : public SubjectNodeStore {
 
  private:
   WriteBatch& batch_;
-};
-
-// ReaderSubjectNodeStore reads the tree of a read snapshot; writes fail
-// (FailedPrecondition).
-class ReaderSubjectNodeStore : public SubjectNodeStore {
- public:
-  explicit ReaderSubjectNodeStore(const LogReader& reader) : reader_(reader) {}
-  StatusOr<std::optional<SubjectNode>> GetNode(unsigned depth, const SubjectTag& prefix) override;
-  Status PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) override;
-  Status DeleteNode(unsigned depth, const SubjectTag& prefix) override;
-
- private:
-  const LogReader& reader_;
 };
 
 // StateSubjectNodeStore keeps the tree in any StateStore (the replay into
@@ -126,6 +115,22 @@ class StateSubjectNodeStore : public SubjectNodeStore {
  private:
   StateStore& state_;
 };
+
+// SubjectTreeChange is what a commitment did to the tree.
+struct SubjectTreeChange {
+  Hash root{};
+  uint64_t new_subjects = 0, new_accesses = 0;
+  // Per tag of |pending| (in its order): the tag's last covered access
+  // index before, nullopt for a tag new to the index.
+  std::vector<std::optional<uint64_t>> last_before;
+};
+
+// UpdateSubjectTree adds |pending| (tag -> its new access indices,
+// ascending, all above those already in the index) to the tree in |tree|,
+// writing each changed leaf with its new last index. InvalidArgument if an
+// index is not above the tag's last.
+StatusOr<SubjectTreeChange> UpdateSubjectTree(SubjectNodeStore& tree,
+                                              const std::map<SubjectTag, std::vector<uint64_t>>& pending);
 
 // CommitSubjectAccesses adds |pending| (tag -> its new access indices,
 // ascending, all above those already in the index) to the tree in |nodes|,
@@ -157,11 +162,17 @@ class SubjectIndexReplay {
 
 // CoveredSubjectAccesses returns the indices of |tag|'s access entries
 // covered by the latest commitment in |reader|'s snapshot, ascending (empty
-// for a tag not in the index): from its leaf's last index back along the
-// c/ values. Corruption if the list is not exactly the leaf's value (count
+// for a tag not in the index): from its leaf's last index in |tree| (that
+// commitment's tree) back along the c/ values. Corruption if the list is not exactly the leaf's value (count
 // and chain), a c/ key is missing or malformed, or the leaf has no last
 // index (not migrated).
-StatusOr<std::vector<uint64_t>> CoveredSubjectAccesses(const LogReader& reader, const SubjectTag& tag);
+StatusOr<std::vector<uint64_t>> CoveredSubjectAccesses(const LogReader& reader, SubjectNodeStore& tree,
+                                                       const SubjectTag& tag);
+
+// SetSubjectTreeVersion sets |view| to the tree of the latest commitment in
+// |reader|'s snapshot (0 without one). The reader must have been opened
+// after the view was made (FailedPrecondition otherwise).
+Status SetSubjectTreeVersion(SubjectTreeView& view, const LogReader& reader);
 
 // PendingSubjectAccesses returns the indices of |tag|'s access entries not
 // yet covered by a commitment in |reader|'s snapshot (its y/ keys),
@@ -181,14 +192,12 @@ struct SubjectIndexerOptions {
   // long after the first access not yet committed.
   std::chrono::milliseconds interval{1000};
   // ... or at the end of the first batch that leaves at least this many
-  // accesses not yet committed. Why: the commitment's transaction dirties
-  // about one LMDB page per access per level of the tree, and LMDB keeps
-  // (never frees) a buffer for every page of its largest transaction, so
-  // this bounds ledgerd's memory whatever the append rate or a stall.
-  // Larger values share more of those pages between accesses: on a log of
-  // 1.6M random subjects 2048 gave 15-28% more appends/s than 256, for
-  // LMDB buffers that grew with the tree and pauses of up to ~190 ms
-  // (RELIABILITY.md). ledgerd: --index-max-accesses.
+  // accesses not yet committed. Why: this bounds a commitment's work in the
+  // sequencer's batch and the node versions it adds to the
+  // SubjectTreeStore's memory. (Until 2026-12-02 the tree was updated in
+  // the batch's LMDB transaction, and larger values shared more of its
+  // pages; the tree is now persisted apart, RELIABILITY.md.)
+  // ledgerd: --index-max-accesses.
   size_t max_accesses = 256;
   // The committed tree's inner-node hashes and empty subtrees at depths
   // 0..node_cache_depth (at most 20) are kept in memory between
@@ -197,7 +206,7 @@ struct SubjectIndexerOptions {
   // commitment reads both children of every node on its tags' paths, so
   // without it the LMDB reads per access grow with the tree's depth
   // (about 20 at a million subjects); with it only those below the cached
-  // depths are read. Leaves are not cached (they are read from LMDB).
+  // depths are read. Leaves are not cached (they are read from the tree).
   int node_cache_depth = 16;
 };
 
@@ -207,17 +216,20 @@ struct SubjectIndexerOptions {
 // batch that appends the next commitment.
 class SubjectIndexer {
  public:
-  // |log_key| signs the commitments and must outlive the indexer.
-  SubjectIndexer(const NoteSigner* log_key, SubjectIndexerOptions options);
+  // |log_key| signs the commitments and |tree| keeps the tree; both must
+  // outlive the indexer.
+  SubjectIndexer(const NoteSigner* log_key, SubjectTreeStore* tree, SubjectIndexerOptions options);
   ~SubjectIndexer();
 
   // Recover first moves tree nodes stored under the layout before tiles
   // (s/ keys) to their t/ keys and the lists of the layout before
   // 2026-12-02 (x/ keys) to c/ keys and leaves' last indices (SPEC.md
-  // §10), then rebuilds the pending accesses from
-  // the entries after the last
-  // commitment and writes their y/ keys where missing (a data directory
-  // from before y/ keys existed). For a log without any commitment (also
+  // §10), and the t/ keys of storage format 4 into the SubjectTreeStore.
+  // It then recomputes the tree's versions after the persisted one up to
+  // the latest commitment from the log (Corruption if a root differs, or
+  // if the persisted tree is ahead of the log), rebuilds the pending
+  // accesses from the entries after the last commitment and writes their
+  // y/ keys where missing (a data directory from before y/ keys existed). For a log without any commitment (also
   // one written before the subject index existed) it also writes the q/
   // keys of all entries, in the same transaction. Call before the sequencer
   // starts.
@@ -238,6 +250,9 @@ class SubjectIndexer {
   // migrated_lists returns the number of subjects whose lists the last
   // Recover moved from the layout before 2026-12-02 (0: none were left).
   uint64_t migrated_lists() const { return migrated_lists_; }
+  // moved_nodes returns the number of tree nodes the last Recover moved
+  // from the log's state (storage format 4) to the SubjectTreeStore.
+  uint64_t moved_nodes() const { return moved_nodes_; }
 
   // pending_accesses returns the number of accesses not yet committed.
   size_t pending_accesses() const { return pending_count_ + batch_pending_.size(); }
@@ -250,6 +265,7 @@ class SubjectIndexer {
   class CachedNodeStore;
 
   const NoteSigner* log_key_;
+  SubjectTreeStore* tree_;
   std::atomic<int64_t> interval_ms_;
   size_t max_accesses_;
   // Committed to the log, not yet to the index: tag -> indices ascending.
@@ -260,10 +276,12 @@ class SubjectIndexer {
   std::vector<std::pair<SubjectTag, uint64_t>> batch_pending_;
   std::optional<std::chrono::steady_clock::time_point> batch_first_;
   bool batch_commits_ = false;  // this batch's BatchEnd tried (or made) a commitment
+  std::optional<uint64_t> published_;  // the tree version this batch published
   // After a failed commitment, wait an interval before trying again.
   std::optional<std::chrono::steady_clock::time_point> retry_at_;
   int node_cache_depth_;
   uint64_t migrated_lists_ = 0;
+  uint64_t moved_nodes_ = 0;
   std::unique_ptr<NodeCache> node_cache_;  // made at the first commitment
 };
 

@@ -1,0 +1,191 @@
+// SubjectTreeStore keeps ledgerd's subject index tree (SPEC.md §14): every
+// committed version of it, readable at any version a read snapshot of the
+// log needs, with the nodes persisted in an LMDB environment of their own
+// (DIR/subjects, SPEC.md §7) by a background thread and the versions not
+// yet persisted in memory.
+//
+// Why: updating the tree inside the log's write transactions dirtied a
+// random page per access on a large log, and the sequencer waited for
+// every one of them (RELIABILITY.md, "Load and soak"). Here a commitment
+// only computes its changed nodes and keeps them in memory; the persister
+// writes many commitments' nodes at once, each page once, in a transaction
+// of its own environment that the sequencer never waits for. The tree is
+// derived from the log, so nothing acknowledged depends on it: after a
+// crash, SubjectIndexer::Recover recomputes the versions after the
+// persisted one from the log's entries.
+//
+// Versions. Version v is the tree of the index commitment at leaf index v
+// (0: the empty tree, before any commitment); a reader of the log asks for
+// the version of the latest commitment in its snapshot.
+//
+// Thread-safety: thread-safe. A SubjectTreeView is used by one thread at a
+// time. The update calls (BeginUpdate, SubjectTreeUpdate::Publish, Commit,
+// Retract) come from one thread at a time (the sequencer's), and versions
+// are published in increasing order, at most one of them uncommitted.
+#ifndef LEDGER_SUBJECT_TREE_H_
+#define LEDGER_SUBJECT_TREE_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ledger/bytes.h"
+#include "ledger/status.h"
+#include "ledger/subject_index.h"
+
+namespace ledger {
+
+struct SubjectTreeOptions {
+  // The environment's directory (created if missing, mode 0700).
+  std::string dir;
+  // LMDB map size in bytes (address space; the file grows as needed).
+  uint64_t map_size = uint64_t{128} << 30;
+  // The persister writes the committed versions once this many node
+  // versions are held in memory (about 250 bytes each), or once
+  // |flush_interval| has passed since the first of them. Larger: more
+  // nodes share a page per persist (fewer pages written per access), for
+  // more memory: the versions, and LMDB's buffers for the pages of the
+  // largest persist (about 3,500 pages at 16,384 on a log of a million
+  // subjects).
+  size_t flush_nodes = 16384;
+  std::chrono::milliseconds flush_interval{5000};
+  // BeginUpdate waits for the persister while more than this many are held
+  // (a bound on memory when the disk falls behind).
+  size_t max_nodes = 4 * 16384;
+  // false: no background thread; only Flush persists (tests).
+  bool background = true;
+  // false: commits without fsync (tests), as StoreOptions::durable.
+  bool durable = true;
+  // Called (on the persister's thread) when persisting fails; the store
+  // then persists nothing more and BeginUpdate fails (IOError). The caller
+  // stops appending: a restart recomputes the versions from the log.
+  std::function<void(const Status&)> on_failure;
+};
+
+class SubjectTreeStore;
+
+// SubjectTreeView reads the tree at one version; writes fail
+// (FailedPrecondition). It pins what it reads (an LMDB read snapshot of
+// the persisted nodes and the versions in memory after it) until
+// destroyed; destroy it before its store.
+class SubjectTreeView : public SubjectNodeStore {
+ public:
+  ~SubjectTreeView() override;
+  // SetVersion chooses the version read: the latest commitment's index in
+  // a log snapshot opened after this view (0 for none).
+  // FailedPrecondition if |version| is older than the view's persisted
+  // version or than the latest version committed when the view was made
+  // (the log snapshot was opened before the view).
+  Status SetVersion(uint64_t version);
+  uint64_t version() const { return version_; }
+
+  StatusOr<std::optional<SubjectNode>> GetNode(unsigned depth, const SubjectTag& prefix) override;
+  Status PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) override;
+  Status DeleteNode(unsigned depth, const SubjectTag& prefix) override;
+
+ private:
+  friend class SubjectTreeStore;
+  friend class SubjectTreeUpdate;
+  struct Pin;
+  SubjectTreeView(std::unique_ptr<Pin> pin, uint64_t version);
+  StatusOr<std::optional<SubjectNode>> Read(const Bytes& key, uint64_t version);
+
+  std::unique_ptr<Pin> pin_;
+  uint64_t version_;
+};
+
+// SubjectTreeUpdate computes one new version: it reads the latest version
+// published (committed or not) with its own writes on top, and Publish
+// makes its writes that version.
+class SubjectTreeUpdate : public SubjectNodeStore {
+ public:
+  ~SubjectTreeUpdate() override;
+  StatusOr<std::optional<SubjectNode>> GetNode(unsigned depth, const SubjectTag& prefix) override;
+  Status PutNode(unsigned depth, const SubjectTag& prefix, const SubjectNode& node) override;
+  Status DeleteNode(unsigned depth, const SubjectTag& prefix) override;
+  // Publish adds the writes as version |version| (greater than every
+  // version published before), not yet committed: readers whose log
+  // snapshot holds that commitment see it; Commit or Retract settles it.
+  // Call once, before the log's batch holding the commitment commits.
+  Status Publish();
+
+ private:
+  friend class SubjectTreeStore;
+  SubjectTreeUpdate(SubjectTreeStore* store, std::unique_ptr<SubjectTreeView> base, uint64_t version);
+
+  SubjectTreeStore* store_;
+  std::unique_ptr<SubjectTreeView> base_;
+  uint64_t version_;
+  std::map<Bytes, std::optional<SubjectNode>> writes_;  // key -> node, nullopt: deleted
+  bool published_ = false;
+};
+
+class SubjectTreeStore {
+ public:
+  // Open opens (creating) the environment in options.dir and starts the
+  // persister. An environment whose import (Import) did not finish is
+  // emptied: persisted_version() is then 0. IOError if it cannot be
+  // opened; Corruption for a malformed version.
+  static StatusOr<std::unique_ptr<SubjectTreeStore>> Open(SubjectTreeOptions options);
+  // The destructor stops the persister without persisting (Close does).
+  ~SubjectTreeStore();
+  SubjectTreeStore(const SubjectTreeStore&) = delete;
+  SubjectTreeStore& operator=(const SubjectTreeStore&) = delete;
+
+  // View returns a view at the latest committed version (SetVersion
+  // changes it).
+  StatusOr<std::unique_ptr<SubjectTreeView>> View();
+  // BeginUpdate starts version |version|. It waits while more than
+  // max_nodes versions of nodes are in memory; IOError once persisting has
+  // failed; FailedPrecondition if |version| is not above every version
+  // published or another version is uncommitted.
+  StatusOr<std::unique_ptr<SubjectTreeUpdate>> BeginUpdate(uint64_t version);
+  // Commit marks |version| (published) as committed to the log: it may be
+  // persisted. Retract drops it (its batch did not commit).
+  void Commit(uint64_t version);
+  void Retract(uint64_t version);
+
+  // Flush persists every committed version now and waits for it.
+  Status Flush();
+  // Close flushes and stops the persister.
+  Status Close();
+
+  // Import replaces the persisted nodes with those |source| yields (keys
+  // SubjectNodeKey in ascending order, values EncodeSubjectNode) as
+  // version |version|, in transactions of at most |step| nodes; the
+  // version is written by the last, so an import a crash interrupted is
+  // undone by the next Open. Only with nothing in memory
+  // (FailedPrecondition otherwise). Used to move the tree out of the log's
+  // state (storage format 4).
+  using NodeSource = std::function<Status(const std::function<Status(ByteView key, ByteView value)>& put)>;
+  Status Import(const NodeSource& source, uint64_t version, size_t step = 65536);
+
+  // ForEachPersisted calls |fn| with every persisted node's key and value,
+  // in key order (tests compare them with a replay's t/ keys).
+  Status ForEachPersisted(const std::function<void(ByteView key, ByteView value)>& fn) const;
+
+  uint64_t persisted_version() const;
+  uint64_t committed_version() const;
+  // memory_nodes returns the number of node versions held in memory.
+  size_t memory_nodes() const;
+  // persists returns how many times the persister has written.
+  uint64_t persists() const;
+
+ private:
+  friend class SubjectTreeView;
+  friend class SubjectTreeUpdate;
+  struct Impl;
+  explicit SubjectTreeStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ledger
+
+#endif  // LEDGER_SUBJECT_TREE_H_
