@@ -294,26 +294,3 @@ TEST_CASE("subject tree: readers see exactly their version while a writer and th
   CHECK(tree->persisted_version() == m.roots.rbegin()->first);
   CHECK(tree->memory_nodes() == 0);
 }
-
-TEST_CASE("subject tree: a persist writes at most flush_nodes node versions, in whole versions") {
-  TempDir tmp;
-  SubjectTreeOptions o = Options(tmp, /*background=*/false);
-  o.flush_nodes = 64;
-  auto tree = Open(o);
-  std::mt19937_64 rng(8);
-  Model m;
-  uint64_t last = 0;
-  // Versions of a few nodes each: several fit in one persist.
-  for (int i = 0; i < 12; i++) last = NextVersion(*tree, m, rng, 2, 1000);
-  REQUIRE(tree->Flush().ok());
-  const uint64_t small_persists = tree->persists();
-  CHECK(small_persists >= 2);
-  CHECK(small_persists < 12);
-  CHECK(tree->persisted_version() == last);
-  // Versions of more than 64 nodes each: one per persist.
-  for (int i = 0; i < 5; i++) last = NextVersion(*tree, m, rng, 30, 1000);
-  REQUIRE(tree->Flush().ok());
-  CHECK(tree->persists() == small_persists + 5);
-  CHECK(tree->persisted_version() == last);
-  CHECK(RootAt(*tree, last) == m.roots[last]);
-}

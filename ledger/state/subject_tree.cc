@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
-#include <deque>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -67,7 +66,6 @@ struct SubjectTreeStore::Impl {
   uint64_t persisted = 0, committed = 0, published = 0;
   bool uncommitted = false;
   std::vector<Bytes> uncommitted_keys;
-  std::deque<std::pair<uint64_t, size_t>> committed_sizes;  // not yet persisted: version, node versions
   std::optional<std::chrono::steady_clock::time_point> first_unpersisted;
   std::multiset<uint64_t> pin_bases, pin_versions;
   Status failure;
@@ -341,7 +339,6 @@ void SubjectTreeStore::Commit(uint64_t version) {
     if (!im.uncommitted || im.published != version) return;
     im.committed = version;
     im.uncommitted = false;
-    im.committed_sizes.emplace_back(version, im.uncommitted_keys.size());
     if (!im.first_unpersisted) {
       im.first_unpersisted = std::chrono::steady_clock::now();
       wake = true;  // the persister starts timing the interval
@@ -382,19 +379,6 @@ Status SubjectTreeStore::Impl::Persist() {
     if (!failure.ok()) return Status::IOError("the subject tree could not be persisted: " + failure.message());
     target = committed;
     from = persisted;
-    // At most flush_nodes node versions per persist (whole versions, at
-    // least one): LMDB keeps a buffer for every page of its largest
-    // transaction, and persisting all that arrived while the previous
-    // persist ran would let that grow with the persist's duration.
-    size_t sum = 0;
-    for (const auto& [version, nodes] : committed_sizes) {
-      if (version <= from) continue;
-      sum += nodes;
-      if (sum >= options.flush_nodes) {
-        target = version;
-        break;
-      }
-    }
     for (const auto& [key, entries] : overlay) {
       if (target == from) break;  // nothing to write; still drop what no view needs
       for (auto e = entries.rbegin(); e != entries.rend(); ++e) {
@@ -409,7 +393,6 @@ Status SubjectTreeStore::Impl::Persist() {
     std::unique_lock<std::shared_mutex> l(mu);
     persisted = target;
     if (target != from) persists++;
-    while (!committed_sizes.empty() && committed_sizes.front().first <= target) committed_sizes.pop_front();
     const uint64_t horizon = pin_bases.empty() ? target : std::min(target, *pin_bases.begin());
     for (auto it = overlay.begin(); it != overlay.end();) {
       DropInvisible(it->second, horizon);
@@ -478,14 +461,7 @@ void SubjectTreeStore::Impl::Run() {
   }
 }
 
-Status SubjectTreeStore::Flush() {
-  // Persists in bounded steps up to the version committed now.
-  const uint64_t until = committed_version();
-  while (true) {
-    LEDGER_RETURN_IF_ERROR(impl_->Persist());
-    if (persisted_version() >= until) return Status::OK();
-  }
-}
+Status SubjectTreeStore::Flush() { return impl_->Persist(); }
 
 Status SubjectTreeStore::Close() {
   Status s = Flush();

@@ -49,8 +49,7 @@ struct SubjectTreeOptions {
   uint64_t map_size = uint64_t{128} << 30;
   // The persister writes the committed versions once this many node
   // versions are held in memory (about 250 bytes each), or once
-  // |flush_interval| has passed since the first of them, and at most this
-  // many (whole versions, at least one) per transaction. Larger: more
+  // |flush_interval| has passed since the first of them. Larger: more
   // nodes share a page per persist (fewer pages written per access), for
   // more memory: the versions, and LMDB's buffers for the pages of the
   // largest persist (about 3,500 pages at 16,384 on a log of a million
