@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "ledger/merkle.h"
@@ -522,8 +523,11 @@ void Api::GetHealth(const httplib::Request& req, httplib::Response& res) {
 void Api::GetMetrics(const httplib::Request& req, httplib::Response& res) {
   if (!RejectUnknownParams(req, res, {})) return;
   res.set_header("Cache-Control", "no-store");
+  std::optional<ledger::SubjectTreeStats> tree;
+  if (options_.subject_tree && !options_.opaque_entries) tree = options_.subject_tree->stats();
   res.set_content(metrics_->Render(sequencer_->stats(), store_->size(), store_->DiskBytes(),
-                                   options_.witnessing ? &options_.witnessing->stats() : nullptr) +
+                                   options_.witnessing ? &options_.witnessing->stats() : nullptr,
+                                   tree ? &*tree : nullptr) +
                       (options_.rate_limiter ? options_.rate_limiter->RenderMetrics() : std::string()),
                   "text/plain; version=0.0.4; charset=utf-8");
 }

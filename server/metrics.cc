@@ -122,10 +122,33 @@ void RenderMallocStats(std::ostringstream& out) {
       << "ledger_malloc_bytes{kind=\"system\"} " << mi.arena + mi.hblkhd << "\n";
 }
 
+// RenderSubjectTree renders the subject tree persister's figures
+// (SPEC.md section 7): node versions waiting in memory, and its writes.
+void RenderSubjectTree(std::ostringstream& out, const ledger::SubjectTreeStats& t) {
+  out << "# HELP ledger_subject_tree_memory_nodes Subject tree node versions held in memory, not yet persisted "
+         "or still read (now, and the most since start).\n# TYPE ledger_subject_tree_memory_nodes gauge\n"
+      << "ledger_subject_tree_memory_nodes{at=\"now\"} " << t.memory_nodes << "\n"
+      << "ledger_subject_tree_memory_nodes{at=\"max\"} " << t.memory_nodes_max << "\n";
+  out << "# HELP ledger_subject_tree_versions Subject tree versions (index commitment leaf indexes): the latest "
+         "committed to the log, and the latest persisted.\n# TYPE ledger_subject_tree_versions gauge\n"
+      << "ledger_subject_tree_versions{kind=\"committed\"} " << t.committed_version << "\n"
+      << "ledger_subject_tree_versions{kind=\"persisted\"} " << t.persisted_version << "\n";
+  out << "# HELP ledger_subject_tree_persists_total Subject tree persisting transactions committed.\n"
+         "# TYPE ledger_subject_tree_persists_total counter\n"
+      << "ledger_subject_tree_persists_total " << t.persists << "\n";
+  out << "# HELP ledger_subject_tree_persist_seconds_total Time spent writing and committing them.\n"
+         "# TYPE ledger_subject_tree_persist_seconds_total counter\n"
+      << "ledger_subject_tree_persist_seconds_total " << t.persist_micros_total / 1e6 << "\n";
+  out << "# HELP ledger_subject_tree_persist_max The largest persisting transaction since start: its node writes, "
+         "and the longest one's seconds.\n# TYPE ledger_subject_tree_persist_max gauge\n"
+      << "ledger_subject_tree_persist_max{of=\"writes\"} " << t.persist_writes_max << "\n"
+      << "ledger_subject_tree_persist_max{of=\"seconds\"} " << t.persist_micros_max / 1e6 << "\n";
+}
+
 }  // namespace
 
 std::string Metrics::Render(const ledger::SequencerStats& seq, uint64_t tree_size, uint64_t disk_bytes,
-                            const WitnessingStats* witnessing) const {
+                            const WitnessingStats* witnessing, const ledger::SubjectTreeStats* subject_tree) const {
   std::ostringstream out;
   out << "# HELP ledger_tree_size Number of entries in the log.\n# TYPE ledger_tree_size gauge\n"
       << "ledger_tree_size " << tree_size << "\n";
@@ -144,6 +167,7 @@ std::string Metrics::Render(const ledger::SequencerStats& seq, uint64_t tree_siz
   RenderHistogram(out, "ledger_batch_entries", "Entries per write batch.", seq.batch_entries, 1.0);
   RenderHistogram(out, "ledger_commit_seconds", "Time to write, sign and durably commit a batch.", seq.commit_micros, 1e-6);
   if (witnessing) RenderWitnessing(out, *witnessing);
+  if (subject_tree) RenderSubjectTree(out, *subject_tree);
   RenderMallocStats(out);
   out << "# HELP ledger_http_requests_total HTTP requests by route and status.\n# TYPE ledger_http_requests_total counter\n";
   std::lock_guard<std::mutex> l(mu_);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ledger/sequencer.h"
+#include "ledger/subject_tree.h"
 
 namespace ledgerd {
 
@@ -49,9 +50,10 @@ class Metrics {
   }
 
   // Render returns the Prometheus exposition text. |witnessing| is null
-  // when ledgerd runs without --witnesses.
+  // when ledgerd runs without --witnesses, |subject_tree| in opaque mode.
   std::string Render(const ledger::SequencerStats& seq, uint64_t tree_size, uint64_t disk_bytes,
-                     const WitnessingStats* witnessing = nullptr) const;
+                     const WitnessingStats* witnessing = nullptr,
+                     const ledger::SubjectTreeStats* subject_tree = nullptr) const;
 
  private:
   mutable std::mutex mu_;

@@ -1,12 +1,15 @@
 // SubjectTreeStore (subject_tree.h): versions read from memory, from disk
 // and from both; views pinned across persists; retracted versions;
-// restart with and without a flush; imports a crash interrupted; and
+// restart with and without a flush; persists in bounded transactions and
+// a crash between them; imports a crash interrupted; and
 // readers racing a writer and the background persister (also under TSan).
 #include "ledger/subject_tree.h"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
@@ -125,9 +128,20 @@ TEST_CASE("subject tree: a view reads its version from memory, from disk or both
   CHECK(fresh->SetVersion(v1).code() == Status::Code::kFailedPrecondition);
   old.reset();
   fresh.reset();
+  const size_t held = tree->memory_nodes();
   REQUIRE(tree->Flush().ok());
   CHECK(tree->memory_nodes() == 0);  // persisted, and no view pins them
   CHECK(RootAt(*tree, v3) == m.roots[v3]);
+  // The statistics: two persisting transactions; the most held at once is
+  // at least what the last flush found.
+  SubjectTreeStats st = tree->stats();
+  CHECK(st.memory_nodes == 0);
+  CHECK(st.memory_nodes_max >= held);
+  CHECK(st.persists == 2);
+  CHECK(st.persisted_version == v3);
+  CHECK(st.committed_version == v3);
+  CHECK(st.persist_writes_max > 0);
+  CHECK(st.persist_writes_max <= st.memory_nodes_max);
   // Writes through a view fail.
   auto view = std::move(tree->View()).value();
   CHECK(view->PutNode(0, SubjectTag{}, SubjectNode{}).code() == Status::Code::kFailedPrecondition);
@@ -190,6 +204,83 @@ TEST_CASE("subject tree: Close persists every committed version") {
   auto tree = Open(Options(tmp, true));
   CHECK(tree->persisted_version() == last);
   CHECK(RootAt(*tree, last) == m.roots[last]);
+}
+
+// CheckTreeAt checks every tag of [0, tags) against |m|'s lists at
+// |version| through a view of |tree| there: each lookup's value and proof
+// (whose siblings are the stored nodes) against the model's root, so a
+// stale node anywhere on those paths fails.
+void CheckTreeAt(SubjectTreeStore& tree, const std::map<SubjectTag, std::vector<uint64_t>>& lists, const Hash& root,
+                 uint64_t version, uint64_t tags) {
+  auto view = tree.View();
+  REQUIRE(view.ok());
+  REQUIRE((*view)->SetVersion(version).ok());
+  for (uint64_t t = 0; t < tags; t++) {
+    INFO("version " << version << ", tag " << t);
+    auto found = ProveSubject(**view, Tag(t));
+    REQUIRE(found.ok());
+    auto listed = lists.find(Tag(t));
+    std::optional<SubjectValue> want;
+    if (listed != lists.end()) want = SubjectValueOf(listed->second);
+    CHECK(found->value == want);
+    CHECK(VerifySubjectIndexProof(root, Tag(t), want, found->proof).ok());
+  }
+}
+
+TEST_CASE("subject tree: a persist writes whole versions in bounded transactions; a crash between them loses nothing") {
+  TempDir tmp;
+  SubjectTreeOptions o = Options(tmp, /*background=*/false);
+  o.flush_nodes = 1 << 20;
+  o.max_persist_writes = 10;
+  // After each transaction, a copy of the environment: what a crash right
+  // then would leave.
+  std::vector<uint64_t> persisted;
+  o.on_persisted = [&](uint64_t version) {
+    persisted.push_back(version);
+    const std::string copy = tmp.path() + "/crash-" + std::to_string(version);
+    std::filesystem::create_directories(copy);
+    std::filesystem::copy_file(o.dir + "/data.mdb", copy + "/data.mdb");
+  };
+  auto tree = Open(o);
+  std::mt19937_64 rng(9);
+  Model m;
+  std::map<uint64_t, std::map<SubjectTag, std::vector<uint64_t>>> lists_at;
+  // Few tags: every version rewrites nodes the one before wrote (the root
+  // always), which a transaction ending between the two must still have.
+  const uint64_t tags = 16;
+  std::vector<uint64_t> versions;
+  for (int i = 0; i < 10; i++) {
+    versions.push_back(NextVersion(*tree, m, rng, 3, tags));
+    lists_at[versions.back()] = m.lists;
+  }
+  REQUIRE(tree->Flush().ok());
+  CHECK(tree->persisted_version() == versions.back());
+  // Several transactions, each ending at a version, in order, the last at
+  // the flush's; none wrote more than the bound unless it held one version.
+  INFO("transactions ending at " << ::Catch::Detail::stringify(persisted));
+  REQUIRE(persisted.size() >= 3);
+  CHECK(persisted.size() < versions.size());
+  CHECK(persisted.back() == versions.back());
+  CHECK(std::is_sorted(persisted.begin(), persisted.end()));
+  for (uint64_t v : persisted) CHECK(m.roots.count(v) == 1);
+  CHECK(tree->stats().persists == persisted.size());
+  CheckTreeAt(*tree, m.lists, m.roots[versions.back()], versions.back(), tags);
+  tree.reset();
+  // A crash after any transaction: the environment holds exactly the tree
+  // of its version, and the next versions build on it.
+  for (uint64_t v : persisted) {
+    INFO("crash after version " << v);
+    SubjectTreeOptions c = Options(tmp, false);
+    c.dir = tmp.path() + "/crash-" + std::to_string(v);
+    auto crashed = Open(c);
+    CHECK(crashed->persisted_version() == v);
+    CheckTreeAt(*crashed, lists_at[v], m.roots[v], v, tags);
+    Model after;
+    after.lists = lists_at[v];
+    after.next_index = v + 1;
+    const uint64_t next = NextVersion(*crashed, after, rng, 4, tags);
+    CheckTreeAt(*crashed, after.lists, after.roots[next], next, tags);
+  }
 }
 
 TEST_CASE("subject tree: an import a crash interrupted is undone on open") {

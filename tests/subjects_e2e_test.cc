@@ -4,6 +4,7 @@
 // submitted commitments, restarts with pending accesses, opaque mode.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <ctime>
 #include <set>
 #include <thread>
@@ -254,6 +255,26 @@ TEST_CASE("subjects e2e: demo accesses committed, proven, paged; restart with pe
   REQUIRE(ledger_test::DecodeHashes(jc["proof"]["siblings"], &carol_proof.siblings));
   ParsedEntry commitment = CheckProven(a["commitment"], *OpenCheckpoint(a["checkpoint"].get<std::string>(), log));
   CHECK_FALSE(VerifySubjectIndexProof(commitment.index().root, alice, std::nullopt, carol_proof).ok());
+  {
+    // The persister's gauges: a version committed (the commitment's), none
+    // persisted beyond it, and node versions held in memory at some point.
+    auto res = cli->Get("/metrics");
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    auto gauge = [&](const std::string& name) -> uint64_t {
+      size_t at = res->body.find("\n" + name + " ");
+      if (at == std::string::npos) {
+        FAIL_CHECK("no " << name << " in /metrics");
+        return 0;
+      }
+      return std::strtoull(res->body.c_str() + at + name.size() + 2, nullptr, 10);
+    };
+    const uint64_t committed = gauge("ledger_subject_tree_versions{kind=\"committed\"}");
+    CHECK(committed >= 1);
+    CHECK(gauge("ledger_subject_tree_versions{kind=\"persisted\"}") <= committed);
+    CHECK(gauge("ledger_subject_tree_memory_nodes{at=\"max\"}") >= 1);
+    CHECK(res->body.find("\nledger_subject_tree_persists_total ") != std::string::npos);
+  }
 
   // Paging.
   json p1 = Get(*cli, Path(alice, "?offset=1&limit=1"));
@@ -378,5 +399,8 @@ TEST_CASE("subjects e2e: opaque mode has no subject index") {
   auto cli = ledger_test::MakeClient(server.port());
   json e = Get(*cli, "/v1/subjects/" + Base64UrlEncode(Bytes(32, 'x')), 404);
   CHECK(e.contains("error"));
+  auto metrics = cli->Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("ledger_subject_tree") == std::string::npos);
   REQUIRE(server.Stop() == 0);
 }

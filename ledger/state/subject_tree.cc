@@ -70,6 +70,9 @@ struct SubjectTreeStore::Impl {
   std::multiset<uint64_t> pin_bases, pin_versions;
   Status failure;
   uint64_t persists = 0;
+  size_t count_max = 0;  // SubjectTreeStats
+  size_t persist_writes_max = 0;
+  uint64_t persist_micros_total = 0, persist_micros_max = 0;
   bool stop = false;
   bool unpinned = false;  // a view went while over max_nodes: drop again
 
@@ -80,14 +83,17 @@ struct SubjectTreeStore::Impl {
   // later: it reads at least the committed version).
   uint64_t MinVersion() const { return pin_versions.empty() ? committed : std::min(committed, *pin_versions.begin()); }
 
-  // DropInvisible removes from |entries| each version that no view reads:
-  // those followed by another at or below MinVersion, and with |horizon|
-  // (persisted and below every view's base), those at or below it.
+  // DropInvisible removes from |entries| each version that nothing needs
+  // any more: those followed by another at or below both MinVersion (no
+  // view reads them) and the persisted version (no later transaction of a
+  // persist writes them: one that ends between the two versions would),
+  // and with |horizon| (persisted and below every view's base), those at
+  // or below it.
   void DropInvisible(std::vector<Entry>& entries, uint64_t horizon) {
-    const uint64_t min_version = MinVersion();
+    const uint64_t superseded_at = std::min(MinVersion(), persisted);
     size_t keep_from = 0;
     for (size_t i = 0; i + 1 < entries.size(); i++)
-      if (entries[i + 1].version <= min_version) keep_from = i + 1;
+      if (entries[i + 1].version <= superseded_at) keep_from = i + 1;
     while (keep_from < entries.size() && entries[keep_from].version <= horizon) keep_from++;
     if (keep_from == 0) return;
     entries.erase(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(keep_from));
@@ -104,10 +110,14 @@ struct SubjectTreeStore::Impl {
     return s;
   }
 
-  // Persist writes the committed versions (Write) and drops from memory
-  // what no view needs any more.
+  // Persist writes the versions committed when it starts, in transactions
+  // of whole versions (Step), and drops from memory what no view needs.
   Status Persist();
-  Status Write(const std::vector<std::pair<Bytes, std::optional<SubjectNode>>>& writes, uint64_t target);
+  // Step writes, in one transaction, the versions after the persisted one
+  // up to at most |target|: as many whole versions as fit in
+  // options.max_persist_writes node writes (at least one version).
+  Status Step(uint64_t target);
+  Status Write(const std::vector<std::pair<Bytes, std::optional<SubjectNode>>>& writes, uint64_t version);
   void Run();
 };
 
@@ -228,6 +238,7 @@ Status SubjectTreeUpdate::Publish() {
     im.uncommitted_keys.push_back(key);
   }
   im.count += writes_.size();
+  im.count_max = std::max(im.count_max, im.count);
   writes_.clear();
   im.published = version_;
   im.uncommitted = true;
@@ -267,7 +278,11 @@ StatusOr<std::unique_ptr<SubjectTreeStore>> SubjectTreeStore::Open(SubjectTreeOp
   // per page) and the next write to it faults, which cost the persister
   // about a quarter of this 2-core machine's CPU under the soak's load;
   // with pwrite it sustained more appends (RELIABILITY.md).
-  unsigned flags = MDB_NOTLS | (options.durable ? 0 : MDB_NOSYNC);
+  // MDB_NOMETASYNC: one fsync per persisting transaction instead of two.
+  // A crash may then lose the last one (LMDB keeps the environment
+  // consistent), which the start recomputes from the log like any version
+  // not yet persisted.
+  unsigned flags = MDB_NOTLS | (options.durable ? MDB_NOMETASYNC : MDB_NOSYNC);
   if ((rc = mdb_env_open(env, options.dir.c_str(), flags, 0600)) != 0)
     return LmdbError("opening " + options.dir, rc);
   {
@@ -372,28 +387,66 @@ void SubjectTreeStore::Retract(uint64_t version) {
 Status SubjectTreeStore::Impl::Persist() {
   std::lock_guard<std::mutex> one(persist_mu);
   uint64_t target;
-  uint64_t from;
-  std::vector<std::pair<Bytes, std::optional<SubjectNode>>> writes;
   {
     std::shared_lock<std::shared_mutex> l(mu);
     if (!failure.ok()) return Status::IOError("the subject tree could not be persisted: " + failure.message());
     target = committed;
-    from = persisted;
-    for (const auto& [key, entries] : overlay) {
-      if (target == from) break;  // nothing to write; still drop what no view needs
+  }
+  // With nothing to write, one step still drops what no view needs.
+  do {
+    LEDGER_RETURN_IF_ERROR(Step(target));
+  } while (persisted < target);
+  return Status::OK();
+}
+
+Status SubjectTreeStore::Impl::Step(uint64_t target) {
+  // Only this thread (under persist_mu) changes |persisted|.
+  const uint64_t from = persisted;
+  uint64_t upto = from;
+  std::vector<std::pair<Bytes, std::optional<SubjectNode>>> writes;
+  if (target > from) {
+    std::shared_lock<std::shared_mutex> l(mu);
+    // The first version after |from| of every node changed since: a step
+    // to version v writes the nodes whose first is at most v. Entries
+    // after |from| are all in memory (DropInvisible keeps them).
+    std::map<uint64_t, size_t> firsts;  // version -> nodes first changed there
+    for (const auto& [key, entries] : overlay)
+      for (const Entry& e : entries)
+        if (e.version > from) {
+          if (e.version <= target) firsts[e.version]++;
+          break;
+        }
+    size_t total = 0;
+    upto = target;
+    for (const auto& [version, nodes] : firsts) {
+      if (total > 0 && total + nodes > options.max_persist_writes) {
+        upto = std::prev(firsts.find(version))->first;
+        break;
+      }
+      total += nodes;
+    }
+    writes.reserve(total);
+    for (const auto& [key, entries] : overlay)
       for (auto e = entries.rbegin(); e != entries.rend(); ++e) {
-        if (e->version > target) continue;
+        if (e->version > upto) continue;
         if (e->version > from) writes.emplace_back(key, e->node);
         break;
       }
-    }
   }
-  if (target != from) LEDGER_RETURN_IF_ERROR(Write(writes, target));
+  const auto started = std::chrono::steady_clock::now();
+  if (upto != from) LEDGER_RETURN_IF_ERROR(Write(writes, upto));
+  const uint64_t micros = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count());
   {
     std::unique_lock<std::shared_mutex> l(mu);
-    persisted = target;
-    if (target != from) persists++;
-    const uint64_t horizon = pin_bases.empty() ? target : std::min(target, *pin_bases.begin());
+    persisted = upto;
+    if (upto != from) {
+      persists++;
+      persist_writes_max = std::max(persist_writes_max, writes.size());
+      persist_micros_total += micros;
+      persist_micros_max = std::max(persist_micros_max, micros);
+    }
+    const uint64_t horizon = pin_bases.empty() ? upto : std::min(upto, *pin_bases.begin());
     for (auto it = overlay.begin(); it != overlay.end();) {
       DropInvisible(it->second, horizon);
       it = it->second.empty() ? overlay.erase(it) : std::next(it);
@@ -405,11 +458,12 @@ Status SubjectTreeStore::Impl::Persist() {
     }
   }
   changed.notify_all();
+  if (upto != from && options.on_persisted) options.on_persisted(upto);
   return Status::OK();
 }
 
 Status SubjectTreeStore::Impl::Write(const std::vector<std::pair<Bytes, std::optional<SubjectNode>>>& writes,
-                                     uint64_t target) {
+                                     uint64_t version) {
   // Keys ascending (the overlay is ordered): each page is written once.
   Txn txn;
   int rc = mdb_txn_begin(env.get(), nullptr, 0, txn.out());
@@ -426,9 +480,9 @@ Status SubjectTreeStore::Impl::Write(const std::vector<std::pair<Bytes, std::opt
     }
     if (rc != 0) return Fail(LmdbError("writing a node", rc));
   }
-  Bytes version;
-  AppendU64(&version, target);
-  MDB_val k = Val(kVersionKey), v = Val(version);
+  Bytes encoded;
+  AppendU64(&encoded, version);
+  MDB_val k = Val(kVersionKey), v = Val(encoded);
   if ((rc = mdb_put(txn.get(), meta, &k, &v, 0)) != 0) return Fail(LmdbError("writing the version", rc));
   if ((rc = txn.Commit()) != 0) return Fail(LmdbError("committing a persist", rc));
   return Status::OK();
@@ -547,6 +601,21 @@ size_t SubjectTreeStore::memory_nodes() const {
 uint64_t SubjectTreeStore::persists() const {
   std::shared_lock<std::shared_mutex> l(impl_->mu);
   return impl_->persists;
+}
+
+SubjectTreeStats SubjectTreeStore::stats() const {
+  const Impl& im = *impl_;
+  std::shared_lock<std::shared_mutex> l(im.mu);
+  SubjectTreeStats s;
+  s.memory_nodes = im.count;
+  s.memory_nodes_max = im.count_max;
+  s.persists = im.persists;
+  s.persisted_version = im.persisted;
+  s.committed_version = im.committed;
+  s.persist_writes_max = im.persist_writes_max;
+  s.persist_micros_total = im.persist_micros_total;
+  s.persist_micros_max = im.persist_micros_max;
+  return s;
 }
 
 }  // namespace ledger

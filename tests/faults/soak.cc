@@ -7,7 +7,8 @@
 //      inclusion proofs, consistency proofs and level-0 tiles at a fixed
 //      rate each against the latest checkpoint;
 //   3. samples the server's memory (/proc/PID/status, and malloc's figures
-//      from /metrics) every --sample-seconds from the pre-fill on, and
+//      from /metrics, with the subject tree persister's) every
+//      --sample-seconds from the pre-fill on, and
 //      prints per-minute throughput, p50/p99 latency, errors and memory,
 //      then a JSON summary with the verdict: no errors, RssAnon after the
 //      warm-up within 5% of its peak during the warm-up (pre-fill plus
@@ -138,6 +139,9 @@ struct Mem {
   uint64_t size = 0;  // tree size when sampled
   // From ledgerd's /metrics (glibc malloc over all arenas), 0 if unread.
   uint64_t heap_in_use = 0, heap_free = 0, arenas = 0;
+  // The subject tree's node versions in memory (now, and the most since
+  // start) and its largest persisting transaction so far, in node writes.
+  uint64_t tree_nodes = 0, tree_nodes_max = 0, persist_writes_max = 0;
 };
 
 // ReadHeap fills |m|'s malloc figures from a /metrics text.
@@ -151,6 +155,9 @@ void ReadHeap(const std::string& metrics, Mem* m) {
     num("ledger_malloc_bytes{kind=\"in_use\"} ", &m->heap_in_use);
     num("ledger_malloc_bytes{kind=\"free\"} ", &m->heap_free);
     num("ledger_malloc_arenas ", &m->arenas);
+    num("ledger_subject_tree_memory_nodes{at=\"now\"} ", &m->tree_nodes);
+    num("ledger_subject_tree_memory_nodes{at=\"max\"} ", &m->tree_nodes_max);
+    num("ledger_subject_tree_persist_max{of=\"writes\"} ", &m->persist_writes_max);
   }
 }
 
@@ -468,27 +475,31 @@ int main(int argc, char** argv) {
   uint64_t errors = 0, records = 0, reads = 0, late = 0, reconnects = 0;
   json minutes_json = json::array();
   std::vector<double> p99s;
-  std::printf("| minute | records/s | append p50 ms | append p99 ms | reads/s | read p50 ms | read p99 ms | errors | reconnects | late sends | RssAnon MiB | VmRSS MiB | malloc in use MiB | malloc free MiB | arenas |\n");
-  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| minute | records/s | append p50 ms | append p99 ms | reads/s | read p50 ms | read p99 ms | errors | reconnects | late sends | RssAnon MiB | VmRSS MiB | malloc in use MiB | malloc free MiB | arenas | tree nodes in memory | largest persist |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int i = 0; i < nmin; i++) {
     MinuteStats& m = per_minute[i];
     double secs = std::min(60.0, minutes * 60 - i * 60.0);
     uint64_t r = 0;
     for (auto& [k, v] : m.reads) r += v;
-    uint64_t anon = 0, rss = 0, in_use = 0, heap_free = 0, arenas = 0;
+    uint64_t anon = 0, rss = 0, in_use = 0, heap_free = 0, arenas = 0, tree_nodes = 0, tree_nodes_max = 0,
+             persist_writes_max = 0;
     for (const Mem& s : mem)
       if (s.t >= i * 60 && s.t < (i + 1) * 60) {
         anon = std::max(anon, s.anon_kb), rss = std::max(rss, s.rss_kb);
         in_use = std::max(in_use, s.heap_in_use), heap_free = std::max(heap_free, s.heap_free);
         arenas = std::max(arenas, s.arenas);
+        tree_nodes = std::max(tree_nodes, s.tree_nodes), tree_nodes_max = std::max(tree_nodes_max, s.tree_nodes_max);
+        persist_writes_max = std::max(persist_writes_max, s.persist_writes_max);
       }
     double p50 = Pct(m.append_us, 0.5), p99 = Pct(m.append_us, 0.99);
     if ((i + 1) * 60 > warm_s) p99s.push_back(p99);
-    std::printf("| %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %llu | %llu | %llu | %.1f | %.1f | %.1f | %.1f | %llu |\n", i + 1,
+    std::printf("| %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %llu | %llu | %llu | %.1f | %.1f | %.1f | %.1f | %llu | %llu (%llu) | %llu |\n", i + 1,
                 m.records / secs, p50, p99, r / secs, Pct(m.read_us, 0.5), Pct(m.read_us, 0.99),
                 static_cast<unsigned long long>(m.errors + m.read_errors), static_cast<unsigned long long>(m.reconnects),
                 static_cast<unsigned long long>(m.late), anon / 1024.0, rss / 1024.0, in_use / 1048576.0, heap_free / 1048576.0,
-                static_cast<unsigned long long>(arenas));
+                static_cast<unsigned long long>(arenas), static_cast<unsigned long long>(tree_nodes),
+                static_cast<unsigned long long>(tree_nodes_max), static_cast<unsigned long long>(persist_writes_max));
     errors += m.errors + m.read_errors;
     records += m.records;
     reads += r;
@@ -498,7 +509,9 @@ int main(int argc, char** argv) {
                             {"append_p99_ms", p99}, {"reads_per_s", r / secs}, {"read_p50_ms", Pct(m.read_us, 0.5)},
                             {"read_p99_ms", Pct(m.read_us, 0.99)}, {"reads", m.reads}, {"errors", m.errors + m.read_errors},
                             {"reconnects", m.reconnects}, {"late_sends", m.late}, {"rss_anon_kib_max", anon}, {"vm_rss_kib_max", rss},
-                            {"malloc_in_use_bytes_max", in_use}, {"malloc_free_bytes_max", heap_free}, {"malloc_arenas_max", arenas}});
+                            {"malloc_in_use_bytes_max", in_use}, {"malloc_free_bytes_max", heap_free}, {"malloc_arenas_max", arenas},
+                            {"subject_tree_nodes_max", tree_nodes}, {"subject_tree_nodes_max_since_start", tree_nodes_max},
+                            {"subject_tree_persist_writes_max_since_start", persist_writes_max}});
   }
   // RSS verdict: the private (anonymous) memory after warm-up stays within
   // 5% of its warm-up peak. RssFile is LMDB's mapped file pages (page cache

@@ -49,13 +49,20 @@ struct SubjectTreeOptions {
   uint64_t map_size = uint64_t{128} << 30;
   // The persister writes the committed versions once this many node
   // versions are held in memory (about 250 bytes each), or once
-  // |flush_interval| has passed since the first of them. Larger: more
-  // nodes share a page per persist (fewer pages written per access), for
-  // more memory: the versions, and LMDB's buffers for the pages of the
-  // largest persist (about 3,500 pages at 16,384 on a log of a million
-  // subjects).
+  // |flush_interval| has passed since the first of them.
   size_t flush_nodes = 16384;
   std::chrono::milliseconds flush_interval{5000};
+  // It writes them in transactions of whole versions, each of at most this
+  // many node writes (or one version, if that alone has more). LMDB keeps
+  // a heap buffer for every page of the environment's largest transaction
+  // until it is closed, and the pages per node write rise as the tree
+  // grows (fewer of a persist's nodes share a page), so a transaction
+  // bounded only by what arrived since the last persist kept raising
+  // ledgerd's memory with the log: those buffers held 12.9 MiB at 0.27M
+  // entries and 16.3 MiB at 1.5M, for at most about 19,000 writes
+  // (RELIABILITY.md). Larger: more nodes share a page per transaction, for
+  // more of those buffers.
+  size_t max_persist_writes = 8192;
   // BeginUpdate waits for the persister while more than this many are held
   // (a bound on memory when the disk falls behind).
   size_t max_nodes = 4 * 16384;
@@ -63,6 +70,9 @@ struct SubjectTreeOptions {
   bool background = true;
   // false: commits without fsync (tests), as StoreOptions::durable.
   bool durable = true;
+  // Called (on the persisting thread, no lock held) after each persisting
+  // transaction commits, with its version (tests).
+  std::function<void(uint64_t version)> on_persisted;
   // Called (on the persister's thread) when persisting fails; the store
   // then persists nothing more and BeginUpdate fails (IOError). The caller
   // stops appending: a restart recomputes the versions from the log.
@@ -70,6 +80,18 @@ struct SubjectTreeOptions {
 };
 
 class SubjectTreeStore;
+
+// SubjectTreeStats is what SubjectTreeStore::stats reports (ledgerd's
+// /metrics): how far the persister lags and what it holds.
+struct SubjectTreeStats {
+  size_t memory_nodes = 0;      // node versions held in memory now
+  size_t memory_nodes_max = 0;  // the most held at once since Open
+  uint64_t persists = 0;        // persisting transactions committed
+  uint64_t persisted_version = 0, committed_version = 0;
+  size_t persist_writes_max = 0;      // the most node writes in one transaction
+  uint64_t persist_micros_total = 0;  // time spent in those transactions
+  uint64_t persist_micros_max = 0;
+};
 
 // SubjectTreeView reads the tree at one version; writes fail
 // (FailedPrecondition). It pins what it reads (an LMDB read snapshot of
@@ -177,6 +199,7 @@ class SubjectTreeStore {
   size_t memory_nodes() const;
   // persists returns how many times the persister has written.
   uint64_t persists() const;
+  SubjectTreeStats stats() const;
 
  private:
   friend class SubjectTreeView;
