@@ -56,13 +56,14 @@ struct SubjectTreeOptions {
   // many node writes (or one version, if that alone has more). LMDB keeps
   // a heap buffer for every page of the environment's largest transaction
   // until it is closed, and the pages per node write rise as the tree
-  // grows (fewer of a persist's nodes share a page), so a transaction
-  // bounded only by what arrived since the last persist kept raising
-  // ledgerd's memory with the log: those buffers held 12.9 MiB at 0.27M
-  // entries and 16.3 MiB at 1.5M, for at most about 19,000 writes
-  // (RELIABILITY.md). Larger: more nodes share a page per transaction, for
-  // more of those buffers.
-  size_t max_persist_writes = 8192;
+  // grows (band-2 tiles outgrow a page), so a transaction bounded only by
+  // what arrived since the last persist kept raising ledgerd's memory
+  // with the log: those buffers held 12.9 MiB at 0.27M entries and
+  // 16.3 MiB at 1.5M (RELIABILITY.md). At 8,192 they still rose from 7.1
+  // to 9.1 MiB between 0.35M and 1.6M entries; 4,096 is about one
+  // commitment of 256 accesses. Larger: more nodes share a page per
+  // transaction, for more of those buffers.
+  size_t max_persist_writes = 4096;
   // BeginUpdate waits for the persister while more than this many are held
   // (a bound on memory when the disk falls behind).
   size_t max_nodes = 4 * 16384;
