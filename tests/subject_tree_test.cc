@@ -108,7 +108,7 @@ TEST_CASE("subject tree: a view reads its version from memory, from disk or both
   CHECK(old->version() == v1);
   const uint64_t v2 = NextVersion(*tree, m, rng, 40, 30);
   CHECK(RootAt(*tree, v2) == m.roots[v2]);
-  CHECK(tree->memory_nodes() > 0);
+  CHECK(tree->stats().memory_nodes > 0);
   REQUIRE(tree->Flush().ok());
   CHECK(tree->persisted_version() == v2);
   const uint64_t v3 = NextVersion(*tree, m, rng, 40, 30);
@@ -128,9 +128,9 @@ TEST_CASE("subject tree: a view reads its version from memory, from disk or both
   CHECK(fresh->SetVersion(v1).code() == Status::Code::kFailedPrecondition);
   old.reset();
   fresh.reset();
-  const size_t held = tree->memory_nodes();
+  const size_t held = tree->stats().memory_nodes;
   REQUIRE(tree->Flush().ok());
-  CHECK(tree->memory_nodes() == 0);  // persisted, and no view pins them
+  CHECK(tree->stats().memory_nodes == 0);  // persisted, and no view pins them
   CHECK(RootAt(*tree, v3) == m.roots[v3]);
   // The statistics: two persisting transactions; the most held at once is
   // at least what the last flush found.
@@ -380,8 +380,8 @@ TEST_CASE("subject tree: readers see exactly their version while a writer and th
   a.join();
   b.join();
   CHECK(wrong == 0);
-  CHECK(tree->persists() > 0);
+  CHECK(tree->stats().persists > 0);
   REQUIRE(tree->Close().ok());
   CHECK(tree->persisted_version() == m.roots.rbegin()->first);
-  CHECK(tree->memory_nodes() == 0);
+  CHECK(tree->stats().memory_nodes == 0);
 }

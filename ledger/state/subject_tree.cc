@@ -593,16 +593,6 @@ uint64_t SubjectTreeStore::committed_version() const {
   return impl_->committed;
 }
 
-size_t SubjectTreeStore::memory_nodes() const {
-  std::shared_lock<std::shared_mutex> l(impl_->mu);
-  return impl_->count;
-}
-
-uint64_t SubjectTreeStore::persists() const {
-  std::shared_lock<std::shared_mutex> l(impl_->mu);
-  return impl_->persists;
-}
-
 SubjectTreeStats SubjectTreeStore::stats() const {
   const Impl& im = *impl_;
   std::shared_lock<std::shared_mutex> l(im.mu);

@@ -196,10 +196,7 @@ class SubjectTreeStore {
 
   uint64_t persisted_version() const;
   uint64_t committed_version() const;
-  // memory_nodes returns the number of node versions held in memory.
-  size_t memory_nodes() const;
-  // persists returns how many times the persister has written.
-  uint64_t persists() const;
+  // stats returns the figures of SubjectTreeStats (held versions, persists).
   SubjectTreeStats stats() const;
 
  private:
