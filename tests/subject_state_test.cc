@@ -429,6 +429,11 @@ TEST_CASE("subject state: the sequencer wakes up to commit without requests") {
   while (l.store->size() == size && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   REQUIRE(l.store->size() == size + 1);
+  // The commitment is visible in the store before the sequencer settles its
+  // batch (BatchDone), so a resubmitted entry, answered only after the
+  // sequencer has finished that batch, orders this thread after it.
+  l.Append({w.Setup()[0]});
+  CHECK(l.store->size() == size + 1);
   CHECK(l.indexer->pending_accesses() == 0);
   CheckLookups(*l.store, *l.tree, model, {TagOf(3)});
   // The checkpoint stored with the commitment covers it. (The sequencer's
