@@ -65,7 +65,7 @@ Options:
   --index-interval-ms MS  ledger mode: append a subject index commitment
                         (SPEC.md §14) once accesses are this old [1000]
   --index-max-accesses N  ledger mode: ... or once N accesses are not yet
-                        committed (bounds a commitment's work)  [256]
+                        committed (bounds a commitment's work)  [128]
   --witnesses FILE      witnesses and quorum (SPEC.md §13): cosign new
                         checkpoints; with quorum K > 0, /checkpoint and
                         receipts use checkpoints with K cosignatures
@@ -107,7 +107,7 @@ struct Flags {
   std::string holders;
   int64_t max_skew = 300;
   uint64_t index_interval_ms = 1000;
-  uint64_t index_max_accesses = 256;
+  uint64_t index_max_accesses = 128;
   bool demo = false;
   std::string witnesses;
   std::string tiles_dir;

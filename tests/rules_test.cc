@@ -949,6 +949,7 @@ TEST_CASE("Replaying the log reproduces the sequencer's derived state exactly", 
   // (its expected indices leave no room), one forced at the end.
   SubjectIndexerOptions index_options;
   index_options.interval = std::chrono::hours(1);
+  index_options.max_accesses = size_t{1} << 20;
   SubjectTreeOptions tree_options;
   tree_options.dir = tmp.path() + "/subjects";
   tree_options.map_size = uint64_t{1} << 30;

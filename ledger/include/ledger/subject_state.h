@@ -196,9 +196,13 @@ struct SubjectIndexerOptions {
   // sequencer's batch and the node versions it adds to the
   // SubjectTreeStore's memory. (Until 2026-12-02 the tree was updated in
   // the batch's LMDB transaction, and larger values shared more of its
-  // pages; the tree is now persisted apart, RELIABILITY.md.)
+  // pages; the tree is now persisted apart, RELIABILITY.md.) 128, not
+  // 256: a commitment's node writes then stay below the persister's
+  // SubjectTreeOptions::max_persist_writes as the tree grows, so its
+  // largest transaction, and LMDB's buffers for it, stop growing with the
+  // log (256 reached 4,661 writes at 1.9M entries; RELIABILITY.md).
   // ledgerd: --index-max-accesses.
-  size_t max_accesses = 256;
+  size_t max_accesses = 128;
   // The committed tree's inner-node hashes and empty subtrees at depths
   // 0..node_cache_depth (at most 20) are kept in memory between
   // commitments, in a fixed table of 33 bytes per possible node (4.3 MB
@@ -255,6 +259,9 @@ class SubjectIndexer {
   uint64_t moved_nodes() const { return moved_nodes_; }
 
   // pending_accesses returns the number of accesses not yet committed.
+  // Not synchronised: call it on the sequencing thread, or after an append
+  // whose answer came after the batch of interest (the store shows a batch
+  // before the indexer has settled it).
   size_t pending_accesses() const { return pending_count_ + batch_pending_.size(); }
 
  private:

@@ -60,9 +60,12 @@ struct SubjectTreeOptions {
   // what arrived since the last persist kept raising ledgerd's memory
   // with the log: those buffers held 12.9 MiB at 0.27M entries and
   // 16.3 MiB at 1.5M (RELIABILITY.md). At 8,192 they still rose from 7.1
-  // to 9.1 MiB between 0.35M and 1.6M entries; 4,096 is about one
-  // commitment of 256 accesses. Larger: more nodes share a page per
-  // transaction, for more of those buffers.
+  // to 9.1 MiB between 0.35M and 1.6M entries. 4,096 holds one or two
+  // commitments of ledgerd's default 128 accesses (about 2,000-2,500 node
+  // writes each up to 1.9M entries); a single version above the bound,
+  // as commitments of 256 accesses became (4,661 writes), lets the
+  // largest transaction grow with the tree again. Larger: more nodes
+  // share a page per transaction, for more of those buffers.
   size_t max_persist_writes = 4096;
   // BeginUpdate waits for the persister while more than this many are held
   // (a bound on memory when the disk falls behind).
